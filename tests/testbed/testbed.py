@@ -24,14 +24,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _containers  # noqa: E402
 import _vm  # noqa: E402
 from _rootfs import CACHE_DIR, log, run  # noqa: E402
+from _ssh import ssh, wait_ready  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 STATE_DIR = Path(os.environ.get("CHTB_STATE", REPO / ".testbed"))
 STATE_FILE = STATE_DIR / "state.json"
 INVENTORY = STATE_DIR / "inventory.yml"
 KEY = CACHE_DIR / "ssh" / "id_ed25519"
-SSH_OPTS = ["-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR",
-            "-o", "BatchMode=yes", "-o", "ConnectTimeout=5"]
 GROUPS = {"container": "testbed_containers", "vm": "testbed_vms"}
 
 
@@ -41,31 +40,6 @@ def ensure_key() -> str:
         KEY.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "containerhost-testbed", "-f", str(KEY)])
     return KEY.with_suffix(".pub").read_text().strip()
-
-
-def ssh(record: dict, *command: str, timeout: float = 30) -> subprocess.CompletedProcess:
-    """Run a command on a testbed host over SSH as Ansible would reach it."""
-    argv = ["ssh", *SSH_OPTS, "-i", str(KEY), "-p", str(record["ansible_port"]), f"root@{record['ansible_host']}", *command]
-    return subprocess.run(argv, check=False, text=True, capture_output=True, timeout=timeout)
-
-
-def wait_ready(record: dict, timeout: float) -> None:
-    """Wait until SSH answers and systemd has finished booting with no failed unit."""
-    deadline = time.monotonic() + timeout
-    last = ""
-    while time.monotonic() < deadline:
-        try:
-            result = ssh(record, "systemctl", "is-system-running", "--wait", timeout=max(5.0, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            break
-        last = (result.stdout + result.stderr).strip()
-        if result.stdout.strip() == "running":
-            return
-        if result.stdout.strip() == "degraded":
-            failed = ssh(record, "systemctl", "--failed", "--no-legend", "--plain").stdout.strip()
-            raise SystemExit(f"testbed: {record['name']} booted degraded, failed units:\n{failed}")
-        time.sleep(1)
-    raise SystemExit(f"testbed: {record['name']} not ready after {timeout:.0f}s: {last}")
 
 
 def load_state() -> dict:
@@ -110,7 +84,7 @@ def alive(record: dict) -> bool:
     if record["kind"] == "vm" and not _vm.is_running(record):
         return False
     try:
-        return ssh(record, "true", timeout=15).returncode == 0
+        return ssh(record, KEY, "true", timeout=15).returncode == 0
     except subprocess.TimeoutExpired:
         return False
 
@@ -145,11 +119,12 @@ def cmd_up(args: argparse.Namespace) -> None:
             if kind == "container":
                 records.append(_containers.start(name, index, host_ref))
             else:
-                records.append(_vm.start(name, index, STATE_DIR, vm_artefacts))
+                records.append(_vm.start(name, index, STATE_DIR, vm_artefacts, key_path=KEY, wait=False))
             # Record each host as soon as it exists, so that a failed start can still be torn down.
             save_state({"hosts": records})
         with concurrent.futures.ThreadPoolExecutor(max_workers=len(records) or 1) as pool:
-            waits = [pool.submit(wait_ready, r, 120 if r["kind"] == "container" else 300) for r in records]
+            waits = [pool.submit(_vm.wait_ssh, r, KEY, 300) if r["kind"] == "vm" else pool.submit(wait_ready, r, KEY, 120)
+                     for r in records]
             for future in waits:
                 future.result()
     except BaseException:
