@@ -8,11 +8,11 @@ import os
 import shutil
 import subprocess
 
-from _rootfs import CACHE_DIR, cached_rootfs, log, recipe_digest, run
+from _rootfs import CACHE_DIR, INSTANCE, cached_rootfs, log, recipe_digest, run
 
 IMAGE_REPO = "localhost/containerhost-testbed-host"
-LABEL = "io.containerhost.testbed"
-NETWORK = os.environ.get("CHTB_NETWORK", "chtb0")
+LABEL = f"io.containerhost.testbed={INSTANCE}"
+NETWORK = f"{INSTANCE}0"
 SUBNET = ipaddress.ip_network(os.environ.get("CHTB_SUBNET", "172.29.213.0/24"))
 FIRST_HOST_OFFSET = 11
 
@@ -96,7 +96,7 @@ def address(index: int) -> str:
 def start(name: str, index: int, image: str) -> dict:
     """Start one host container detached and return its host record."""
     ensure_network()
-    container = f"chtb-{name}"
+    container = f"{INSTANCE}-{name}"
     run(["podman", "rm", "--force", "--volumes", container], check=False, capture_output=True)
     volume = f"{container}-containers"
     run(["podman", "volume", "rm", "--force", volume], check=False, capture_output=True)

@@ -13,6 +13,9 @@ from pathlib import Path
 
 SUITE = "bookworm"
 CACHE_DIR = Path(os.environ.get("CHTB_CACHE", "/var/cache/containerhost-testbed"))
+# Several testbeds can run side by side on one machine under different instance names
+# (CHTB_INSTANCE, with their own CHTB_SUBNET and CHTB_VM_PORT_BASE); images are shared.
+INSTANCE = os.environ.get("CHTB_INSTANCE", "chtb")
 
 
 def log(msg: str) -> None:

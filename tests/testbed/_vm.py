@@ -14,7 +14,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from _rootfs import CACHE_DIR, cached_rootfs, log, recipe_digest, run
+from _rootfs import CACHE_DIR, INSTANCE, cached_rootfs, log, recipe_digest, run
 from _ssh import wait_ready
 
 # Bump when the build steps change in a way the recipe below does not show.
@@ -22,8 +22,8 @@ BUILD_VERSION = 1
 DISK_SIZE = 3 * 1024 ** 3
 MEMORY_MB = 1536
 CPUS = 2
-BASE_PORT = 2300
-NAME_PREFIX = "chtb-"
+BASE_PORT = int(os.environ.get("CHTB_VM_PORT_BASE", "2300"))
+NAME_PREFIX = f"{INSTANCE}-"
 DEFAULT_KEY = CACHE_DIR / "ssh" / "id_ed25519"
 
 # debootstrap installs the kernel itself (its postinst hook writes the initrd), so no chroot apt run is needed.
