@@ -13,7 +13,7 @@ export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/collections
 export ANSIBLE_FORCE_COLOR ?= 0
 
 APT_PACKAGES := podman netavark aardvark-dns runc crun conmon skopeo buildah debootstrap qemu-system-x86 \
-	qemu-utils openssh-client iptables e2fsprogs rsync python3-venv ca-certificates git shellcheck
+	qemu-utils openssh-client iptables e2fsprogs rsync python3-venv ca-certificates git shellcheck debian-archive-keyring
 VENV_STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | sha256sum | cut -c1-12)
 
 .PHONY: help setup test unit sanity lint molecule demo testbed-up testbed-down testbed-status testbed-check-clean clean
