@@ -16,7 +16,7 @@ APT_PACKAGES := podman netavark aardvark-dns runc crun conmon skopeo buildah deb
 	qemu-utils openssh-client iptables e2fsprogs rsync python3-venv ca-certificates git shellcheck debian-archive-keyring
 VENV_STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | sha256sum | cut -c1-12)
 
-.PHONY: help setup test unit sanity lint molecule demo testbed-up testbed-down testbed-status testbed-check-clean clean
+.PHONY: help setup test unit sanity lint molecule scenario bench demo testbed-up testbed-down testbed-status testbed-check-clean clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-22s %s\n", $$1, $$2}'
@@ -57,6 +57,9 @@ molecule: setup ## Every Molecule scenario, one after another
 
 scenario: setup ## One Molecule scenario: make scenario SCENARIO=name
 	molecule test -s $(SCENARIO)
+
+bench: setup ## Benchmarks on a testbed of their own (slices: one module task vs template + systemd_service)
+	$(VENV)/bin/python tests/bench/bench_slices.py
 
 demo: setup ## Start test hosts and run the main playbook against them
 	$(PYTHON) tests/testbed/testbed.py up --hosts $(HOSTS) --vms $(VMS)
