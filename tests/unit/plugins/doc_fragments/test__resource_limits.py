@@ -2,7 +2,7 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
-"""The resource limit documentation: every place it is put documents exactly LIMIT_OPTIONS, with working references."""
+"""The resource limit documentation: every copy documents exactly LIMIT_OPTIONS, identically, with working references."""
 
 from __future__ import annotations
 
@@ -56,7 +56,18 @@ def test_every_variant_documents_limit_options_as_specified(variant):
 @pytest.mark.parametrize("variant", ["DOCUMENTATION", "SLICES", "UNITS"])
 def test_every_reference_points_at_an_option_where_the_text_is_placed(variant):
     docs, prefix = limit_docs(variant)
+    top, dummy = limit_docs("DOCUMENTATION")
+    assert strip_prefix(docs, prefix) == top
     references = re.findall(r"O\(([^)]+)\)", repr(docs))
     assert references
     for reference in references:
         assert reference.startswith(prefix) and reference[len(prefix):] in LIMIT_OPTIONS
+
+
+def strip_prefix(value: object, prefix: str) -> object:
+    """The documentation with O(<prefix>name) references turned into O(name)."""
+    if isinstance(value, dict):
+        return {key: strip_prefix(item, prefix) for key, item in value.items()}
+    if isinstance(value, list):
+        return [strip_prefix(item, prefix) for item in value]
+    return value.replace(f"O({prefix}", "O(") if isinstance(value, str) else value
