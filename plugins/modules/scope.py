@@ -8,7 +8,7 @@ DOCUMENTATION = r"""
 ---
 module: scope
 short_description: Run one command in a transient systemd scope with cgroup limits
-version_added: 0.2.0
+version_added: 0.1.0
 description:
   - Runs a command like M(ansible.builtin.command) (no shell), but inside a transient scope unit created with
     C(systemd-run --scope), optionally in a given slice and with CPU, memory, task, IO and cpuset limits.

@@ -8,7 +8,7 @@ DOCUMENTATION = r"""
 ---
 module: slice
 short_description: Declare systemd slices with cgroup limits, many in one task
-version_added: 0.2.0
+version_added: 0.1.0
 description:
   - Declares systemd slice units (C(.slice)) with CPU, memory, task, IO and cpuset limits, as many as needed in
     one task. Nested slices follow systemd's dash naming, so V(tenant-a.slice) is below V(tenant.slice).

@@ -8,7 +8,7 @@ DOCUMENTATION = r"""
 ---
 module: slice_info
 short_description: Report systemd slices as a tree, with their limits and current usage
-version_added: 0.2.0
+version_added: 0.1.0
 description:
   - Lists systemd slices (loaded ones and those with a unit file), each with its parent and children, the limits
     systemd has configured for it, and its current memory, task and CPU usage.

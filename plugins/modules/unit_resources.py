@@ -8,7 +8,7 @@ DOCUMENTATION = r"""
 ---
 module: unit_resources
 short_description: Put existing systemd units into slices and give them cgroup limits
-version_added: 0.2.0
+version_added: 0.1.0
 description:
   - Places existing units (services, sockets, mounts, swaps, scopes) into slices and gives them CPU, memory, task, IO
     and cpuset limits, as many units as needed in one task.
