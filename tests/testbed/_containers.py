@@ -20,7 +20,7 @@ FIRST_HOST_OFFSET = 11
 # collection manages (nested podman runs with crun and the cgroupfs manager, see TESTBED.md).
 PACKAGES = [
     "systemd", "systemd-sysv", "dbus", "python3", "iproute2", "procps", "openssh-server", "sudo", "kmod",
-    "ca-certificates", "podman", "netavark", "aardvark-dns", "crun", "runc", "conmon", "skopeo", "iptables",
+    "ca-certificates", "podman", "netavark", "aardvark-dns", "crun", "runc", "conmon", "skopeo", "iptables", "gnupg",
 ]
 
 # Files laid over the debootstrapped tree; part of the recipe digest.
