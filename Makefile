@@ -13,7 +13,8 @@ export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/collections
 export ANSIBLE_FORCE_COLOR ?= 0
 
 APT_PACKAGES := podman netavark aardvark-dns runc crun conmon skopeo buildah debootstrap qemu-system-x86 \
-	qemu-utils openssh-client iptables e2fsprogs rsync python3-venv ca-certificates git shellcheck debian-archive-keyring
+	qemu-utils openssh-client iptables e2fsprogs rsync python3-venv ca-certificates git shellcheck debian-archive-keyring \
+	docker-registry apache2-utils openssl
 VENV_STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | sha256sum | cut -c1-12)
 
 .PHONY: help setup test unit sanity lint molecule scenario bench demo testbed-up testbed-down testbed-status testbed-check-clean clean
@@ -58,8 +59,9 @@ molecule: setup ## Every Molecule scenario, one after another
 scenario: setup ## One Molecule scenario: make scenario SCENARIO=name
 	molecule test -s $(SCENARIO)
 
-bench: setup ## Benchmarks on a testbed of their own (slices: one module task vs template + systemd_service)
+bench: setup ## Benchmarks on testbeds of their own: slices (slice task vs template), images (list vs task per image)
 	$(VENV)/bin/python tests/bench/bench_slices.py
+	$(VENV)/bin/python tests/bench/bench_images.py
 
 demo: setup ## Start test hosts and run the main playbook against them
 	$(PYTHON) tests/testbed/testbed.py up --hosts $(HOSTS) --vms $(VMS)

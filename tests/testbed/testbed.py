@@ -1,9 +1,22 @@
 """The project's testbed: real systemd hosts (podman containers and qemu VMs) reachable over SSH.
 
-  testbed.py up [--hosts N] [--vms M]   start hosts, write .testbed/inventory.yml
-  testbed.py down                       remove every host, VM, volume and network it made
+  testbed.py up [--hosts N] [--vms M] [--registry]
+                                        start hosts (and the registries), write .testbed/inventory.yml
+  testbed.py registry up|down|status    start or stop the image registries of a running testbed
+  testbed.py image build VARIANT...     build test images localhost/chtest/busybox:VARIANT (cached)
+  testbed.py image push VARIANT REPO[:TAG] [--auth]
+                                        push a test image to the testbed's registry; prints JSON
+  testbed.py down                       remove every host, VM, volume, network and registry it made
   testbed.py status                     what is up, as JSON
   testbed.py check-clean                exit 1 when anything of the testbed is left
+
+Registries (--registry or `registry up`; needs at least one container host): Debian's docker-registry on the
+controller, on the gateway address of the testbed's bridge (reachable from the hosts and from the controller),
+TLS with a CA made for this testbed: an open one on port $CHTB_REGISTRY_PORT (default 5000) and one with basic
+authentication on the next port. The inventory's `testbed_registry` variable tells where they are: address,
+tls_port, auth_port, tls_registry, auth_registry (host:port), ca_cert (PEM), ca_cert_path and cert_dir (on the
+controller), username, password. Their files (certificates, htpasswd, storage, logs) are under
+$CHTB_STATE/registry; `down` and `registry down` stop them and remove those files.
 """
 
 from __future__ import annotations
@@ -22,6 +35,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 # pylint: disable=wrong-import-position
 import _containers  # noqa: E402
+import _images  # noqa: E402
+import _registry  # noqa: E402
 import _vm  # noqa: E402
 from _rootfs import CACHE_DIR, log, run  # noqa: E402
 from _ssh import ssh, wait_ready  # noqa: E402
@@ -54,11 +69,23 @@ def save_state(state: dict) -> None:
     STATE_DIR.mkdir(parents=True, exist_ok=True)
     state = {**state, "ssh_key": str(KEY)}
     STATE_FILE.write_text(json.dumps(state, indent=2) + "\n")
-    INVENTORY.write_text(render_inventory(state["hosts"]))
+    write_inventory(state["hosts"])
 
 
-def render_inventory(hosts: list[dict]) -> str:
-    """An Ansible YAML inventory for the given host records (JSON is valid YAML)."""
+def write_inventory(hosts: list[dict]) -> None:
+    """Write the inventory (owner-only: it carries the registry password when the registries are up)."""
+    fd = os.open(INVENTORY, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(render_inventory(hosts, registry().info()))
+
+
+def registry() -> _registry.Registry:
+    """The image registries of this instance."""
+    return _registry.Registry(STATE_DIR, _registry.gateway(_containers.NETWORK, _containers.SUBNET))
+
+
+def render_inventory(hosts: list[dict], registry_info: dict | None = None) -> str:
+    """An Ansible YAML inventory for the given host records and registries (JSON is valid YAML)."""
     groups: dict[str, dict] = {group: {"hosts": {}} for group in GROUPS.values()}
     for record in hosts:
         groups[GROUPS[record["kind"]]]["hosts"][record["name"]] = {
@@ -74,6 +101,8 @@ def render_inventory(hosts: list[dict]) -> str:
         },
         "children": {"testbed": {"children": groups}},
     }}
+    if registry_info:
+        inventory["all"]["vars"]["testbed_registry"] = _registry.inventory_vars(registry_info)
     return "# Written by tests/testbed/testbed.py; do not edit.\n" + json.dumps(inventory, indent=2) + "\n"
 
 
@@ -102,6 +131,8 @@ def cmd_up(args: argparse.Namespace) -> None:
     current = {r["name"]: r for r in state["hosts"]}
     if sorted(current) == sorted(name for _kind, name, _index in wanted) and all(alive(r) for r in current.values()):
         log(f"already up: {', '.join(sorted(current))}")
+        if args.registry:
+            start_registry(state)
         save_state(state)
         return
     cmd_down(args)
@@ -131,12 +162,68 @@ def cmd_up(args: argparse.Namespace) -> None:
         log("start failed; tearing down what was started")
         cmd_down(args)
         raise
+    if args.registry:
+        try:
+            start_registry({"hosts": records})
+        except BaseException:
+            log("registry start failed; tearing down what was started")
+            cmd_down(args)
+            raise
     save_state({"hosts": records})
     log(f"up in {time.monotonic() - started:.0f}s: {', '.join(r['name'] for r in records)}; inventory {INVENTORY}")
 
 
+def start_registry(state: dict) -> dict:
+    """Start the registries; the bridge's gateway address exists only once a container host runs."""
+    if not any(record["kind"] == "container" for record in state["hosts"]):
+        raise SystemExit("testbed: the registries listen on the container hosts' network: start at least one "
+                         "container host (up --hosts 1 --registry)")
+    return registry().up()
+
+
+def cmd_registry(args: argparse.Namespace) -> None:
+    """Start, stop or show the registries of the running testbed."""
+    state = load_state()
+    if args.action == "up":
+        info = start_registry(state)
+        save_state(state)
+        print(json.dumps({key: value for key, value in _registry.inventory_vars(info).items() if key != "password"},
+                         indent=2))
+    elif args.action == "down":
+        registry().down()
+        if STATE_FILE.exists():
+            save_state(state)
+    else:
+        current = registry()
+        info = current.info()
+        print(json.dumps({
+            "registry": {key: value for key, value in _registry.inventory_vars(info).items() if key != "password"}
+            if info else None,
+            "processes": [pid for pid, _argv in current.processes()],
+            "healthy": current.healthy(),
+        }, indent=2))
+
+
+def cmd_image(args: argparse.Namespace) -> None:
+    """Build test images, or push one to the testbed's registry (prints the reference and digest as JSON)."""
+    if args.action == "build":
+        if not args.variants:
+            raise SystemExit("testbed: image build needs at least one VARIANT")
+        print(json.dumps([_images.build(variant) for variant in args.variants], indent=2))
+        return
+    if len(args.variants) != 2:
+        raise SystemExit("testbed: image push needs VARIANT and REPOSITORY[:TAG]")
+    info = registry().info()
+    if not info:
+        raise SystemExit("testbed: no registry is up (testbed.py registry up)")
+    pushed = _images.push(args.variants[0], args.variants[1], _registry.inventory_vars(info), auth=args.auth,
+                          work_dir=STATE_DIR / "push")
+    print(json.dumps(pushed, indent=2))
+
+
 def cmd_down(_args: argparse.Namespace) -> None:
     """Remove everything the testbed made, whether recorded or not."""
+    registry().down()
     for record in load_state()["hosts"]:
         if record["kind"] == "vm":
             _vm.stop(record)
@@ -160,6 +247,7 @@ def leftovers() -> dict:
     found["vms"] = _vm.running_vms()
     found["mounts"] = mounts_under(Path("/proc/self/mountinfo").read_text(), [CACHE_DIR, STATE_DIR])
     found["state"] = [str(STATE_DIR)] if STATE_DIR.exists() else []
+    found["registry"] = [f"{pid} {' '.join(argv)}" for pid, argv in registry().processes()]
     return found
 
 
@@ -184,7 +272,17 @@ def main() -> None:
     up = sub.add_parser("up", help="start hosts and write the inventory")
     up.add_argument("--hosts", type=int, default=int(os.environ.get("HOSTS", "2")), help="container hosts (default 2)")
     up.add_argument("--vms", type=int, default=int(os.environ.get("VMS", "0")), help="qemu VM hosts (default 0)")
+    up.add_argument("--registry", action="store_true",
+                    help="also start the image registries (see above); needs at least one container host")
     up.set_defaults(func=cmd_up)
+    reg = sub.add_parser("registry", help="start, stop or show the image registries")
+    reg.add_argument("action", choices=["up", "down", "status"])
+    reg.set_defaults(func=cmd_registry)
+    image = sub.add_parser("image", help="build test images or push one to the registry")
+    image.add_argument("action", choices=["build", "push"])
+    image.add_argument("variants", nargs="*", metavar="ARG", help="build: VARIANT...; push: VARIANT REPOSITORY[:TAG]")
+    image.add_argument("--auth", action="store_true", help="push to the registry with basic authentication")
+    image.set_defaults(func=cmd_image)
     sub.add_parser("down", help="remove everything").set_defaults(func=cmd_down)
     sub.add_parser("status", help="show state").set_defaults(func=cmd_status)
     sub.add_parser("check-clean", help="fail if anything is left").set_defaults(func=cmd_check_clean)
