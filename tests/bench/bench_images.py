@@ -24,10 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import platform
-import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -35,24 +32,17 @@ import typing as t
 
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
-BENCH_DIR = Path(__file__).resolve().parent
-PLAYBOOKS = BENCH_DIR / "playbooks"
-TESTBED = REPO / "tests" / "testbed" / "testbed.py"
-DEFAULT_OUTPUT = REPO / "tests" / "output" / "bench" / "images.json"
+from _harness import OUTPUT_DIR, Harness, bench_env, log, median
+
+DEFAULT_OUTPUT = OUTPUT_DIR / "images.json"
 HOSTS = 3
 TESTBED_DEFAULTS = {
     "CHTB_INSTANCE": "chbenchimg",
     "CHTB_SUBNET": "172.29.251.0/24",
     "CHTB_VM_PORT_BASE": "2970",
-    "CHTB_STATE": str(REPO / "tests" / "output" / "bench" / "images-testbed"),
+    "CHTB_STATE": str(OUTPUT_DIR / "images-testbed"),
 }
 APPROACHES = {"list": "images_list.yml", "loop": "images_loop.yml"}
-
-
-def log(message: str) -> None:
-    """Progress on stderr, so stdout holds only the table."""
-    print(f"bench: {message}", file=sys.stderr, flush=True)
 
 
 def variants(count: int) -> list[str]:
@@ -63,22 +53,6 @@ def variants(count: int) -> list[str]:
 def bench_entries(registry: str, count: int, state: str) -> list[dict[str, str]]:
     """The image entries of the bench: ``count`` images in ``registry`` with ``state``."""
     return [{"name": f"{registry}/bench/{variant}:1", "state": state} for variant in variants(count)]
-
-
-def task_seconds(records: list[dict[str, t.Any]]) -> float:
-    """The tasks' own time: per task the slowest host (the hosts run a task side by side), summed over tasks.
-
-    A loop task reports once per host, its time covering every iteration.
-    """
-    slowest: dict[str, float] = {}
-    for record in records:
-        slowest[record["task"]] = max(slowest.get(record["task"], 0.0), record["seconds"])
-    return round(sum(slowest.values()), 3)
-
-
-def median(values: list[float]) -> float:
-    """Median rounded for display."""
-    return round(statistics.median(values), 3)
 
 
 def summarise(runs: dict[str, dict[str, list[dict[str, t.Any]]]]) -> dict[str, t.Any]:
@@ -111,20 +85,12 @@ def table(summary: dict[str, t.Any], images: int, hosts: int, repeat: int, state
     return "\n".join(lines)
 
 
-class Bench:
+class Bench(Harness):
     """Runs the testbed tool and the bench playbooks."""
 
     def __init__(self, env: dict[str, str], workdir: Path) -> None:
-        self.env = env
-        self.workdir = workdir
-        self.inventory = Path(env["CHTB_STATE"]) / "inventory.yml"
+        super().__init__(env, workdir)
         self.vars_file = workdir / "images.json"
-
-    def testbed(self, *args: str, capture: bool = False) -> str:
-        """Run tests/testbed/testbed.py with the bench's instance settings; its stdout when captured."""
-        done = subprocess.run([sys.executable, str(TESTBED), *args], env=self.env, check=True, text=True,
-                              stdout=subprocess.PIPE if capture else sys.stderr)
-        return done.stdout or ""
 
     def registry(self) -> str:
         """host:port of the testbed's open registry."""
@@ -142,31 +108,8 @@ class Bench:
         return entries
 
     def playbook(self, name: str) -> dict[str, t.Any]:
-        """Run one bench playbook; its wall time and the per-task times from the bench_timer callback."""
-        timer_out = self.workdir / "timer.json"
-        env = {
-            **self.env,
-            "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"),
-            "ANSIBLE_COLLECTIONS_PATH": str(REPO / "collections"),
-            "ANSIBLE_CALLBACK_PLUGINS": str(BENCH_DIR / "callback_plugins"),
-            "ANSIBLE_CALLBACKS_ENABLED": "bench_timer",
-            "ANSIBLE_STDOUT_CALLBACK": "ansible.builtin.minimal",
-            "ANSIBLE_FORCE_COLOR": "0",
-            "BENCH_TIMER_OUT": str(timer_out),
-        }
-        argv = ["ansible-playbook", "-i", str(self.inventory), "-e", f"@{self.vars_file}", str(PLAYBOOKS / name)]
-        started = time.monotonic()
-        done = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
-        wall = time.monotonic() - started
-        if done.returncode != 0:
-            raise RuntimeError(f"{name} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
-        tasks = json.loads(timer_out.read_text(encoding="utf-8"))
-        return {
-            "wall_seconds": round(wall, 3),
-            "task_seconds": task_seconds(tasks),
-            "changed": any(task["changed"] for task in tasks),
-            "tasks": tasks,
-        }
+        """Run one bench playbook with the images vars file."""
+        return self.run_playbook(name, self.vars_file)
 
 
 def compare(bench: Bench, repeat: int) -> dict[str, dict[str, list[dict[str, t.Any]]]]:
@@ -204,10 +147,7 @@ def main() -> int:
     if min(args.images, args.repeat) < 1 or args.images > 99:
         parser.error("--images must be 1..99 and --repeat at least 1")
 
-    env = {**os.environ}
-    for key, value in TESTBED_DEFAULTS.items():
-        env.setdefault(key, value)
-    env["PATH"] = f"{REPO / '.venv' / 'bin'}{os.pathsep}{env.get('PATH', '')}"
+    env = bench_env(TESTBED_DEFAULTS)
     args.output.parent.mkdir(parents=True, exist_ok=True)
 
     with tempfile.TemporaryDirectory(prefix="bench-images-") as workdir:

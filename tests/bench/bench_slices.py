@@ -22,10 +22,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import platform
 import shlex
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -34,24 +32,17 @@ import typing as t
 
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
-BENCH_DIR = Path(__file__).resolve().parent
-PLAYBOOKS = BENCH_DIR / "playbooks"
-TESTBED = REPO / "tests" / "testbed" / "testbed.py"
-DEFAULT_OUTPUT = REPO / "tests" / "output" / "bench" / "resource_slices.json"
+from _harness import OUTPUT_DIR, Harness, bench_env, log, median
+
+DEFAULT_OUTPUT = OUTPUT_DIR / "resource_slices.json"
 # Where the module's payload is kept on the host for the module-only timings.
 REMOTE_TMP = "/root/.ansible/bench-tmp"
 TESTBED_DEFAULTS = {
     "CHTB_INSTANCE": "chbench",
     "CHTB_SUBNET": "172.29.250.0/24",
     "CHTB_VM_PORT_BASE": "2950",
-    "CHTB_STATE": str(REPO / "tests" / "output" / "bench" / "testbed"),
+    "CHTB_STATE": str(OUTPUT_DIR / "testbed"),
 }
-
-
-def log(message: str) -> None:
-    """Progress on stderr, so stdout holds only the table."""
-    print(f"bench: {message}", file=sys.stderr, flush=True)
 
 
 def bench_slices(count: int) -> list[dict[str, t.Any]]:
@@ -70,20 +61,13 @@ def bench_slices(count: int) -> list[dict[str, t.Any]]:
     ]
 
 
-class Bench:
+class Bench(Harness):
     """Runs the playbooks and remote commands against the one bench host."""
 
     def __init__(self, env: dict[str, str], workdir: Path) -> None:
-        self.env = env
-        self.workdir = workdir
-        self.inventory = Path(env["CHTB_STATE"]) / "inventory.yml"
+        super().__init__(env, workdir)
         self.host: dict[str, t.Any] = {}
         self.ssh_key = ""
-
-    # ---- testbed
-    def testbed(self, *args: str) -> None:
-        """Run tests/testbed/testbed.py with the bench's instance settings."""
-        subprocess.run([sys.executable, str(TESTBED), *args], env=self.env, check=True, stdout=sys.stderr)
 
     def load_host(self) -> None:
         """Read the host's address and the SSH key from the testbed state."""
@@ -101,35 +85,11 @@ class Bench:
         return path
 
     def playbook(self, name: str, count: int, keep_remote: bool = False) -> dict[str, t.Any]:
-        """Run one bench playbook; return its wall time and the per-task times from the bench_timer callback."""
-        timer_out = self.workdir / "timer.json"
-        env = {
-            **self.env,
-            "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"),
-            "ANSIBLE_COLLECTIONS_PATH": str(REPO / "collections"),
-            "ANSIBLE_CALLBACK_PLUGINS": str(BENCH_DIR / "callback_plugins"),
-            "ANSIBLE_CALLBACKS_ENABLED": "bench_timer",
-            "ANSIBLE_STDOUT_CALLBACK": "ansible.builtin.minimal",
-            "ANSIBLE_FORCE_COLOR": "0",
-            "BENCH_TIMER_OUT": str(timer_out),
-        }
-        if keep_remote:
-            # The payload stays on the host (pipelining would send it over stdin instead).
-            env.update(ANSIBLE_KEEP_REMOTE_FILES="1", ANSIBLE_PIPELINING="False", ANSIBLE_REMOTE_TMP=REMOTE_TMP)
-        argv = ["ansible-playbook", "-i", str(self.inventory), "-e", f"@{self.slices_file(count)}",
-                str(PLAYBOOKS / name)]
-        started = time.monotonic()
-        done = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
-        wall = time.monotonic() - started
-        if done.returncode != 0:
-            raise RuntimeError(f"{name} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
-        tasks = json.loads(timer_out.read_text(encoding="utf-8"))
-        return {
-            "wall_seconds": round(wall, 3),
-            "task_seconds": round(sum(task["seconds"] for task in tasks), 3),
-            "changed": any(task["changed"] for task in tasks),
-            "tasks": tasks,
-        }
+        """Run one bench playbook for ``count`` slices; with keep_remote the module payload stays on the host."""
+        # Without pipelining the payload is copied to REMOTE_TMP and kept there (pipelining sends it over stdin).
+        extra = {"ANSIBLE_KEEP_REMOTE_FILES": "1", "ANSIBLE_PIPELINING": "False",
+                 "ANSIBLE_REMOTE_TMP": REMOTE_TMP} if keep_remote else None
+        return self.run_playbook(name, self.slices_file(count), extra)
 
     def cleanup(self) -> None:
         """Remove the bench slices from the host."""
@@ -167,11 +127,6 @@ class Bench:
     def remove_payloads(self) -> None:
         """Delete the kept payloads."""
         self.ssh(f"rm -rf {REMOTE_TMP}")
-
-
-def median(values: list[float]) -> float:
-    """Median rounded for display."""
-    return round(statistics.median(values), 3)
 
 
 def compare_approaches(bench: Bench, count: int, repeat: int) -> dict[str, t.Any]:
@@ -279,10 +234,7 @@ def main() -> int:
     if min(args.slices, args.repeat, args.scaling_repeat) < 1 or not counts or min(counts) < 1:
         parser.error("--slices, --repeat, --scaling-repeat and every --counts value must be at least 1")
 
-    env = {**os.environ}
-    for key, value in TESTBED_DEFAULTS.items():
-        env.setdefault(key, value)
-    env["PATH"] = f"{REPO / '.venv' / 'bin'}{os.pathsep}{env.get('PATH', '')}"
+    env = bench_env(TESTBED_DEFAULTS)
     args.output.parent.mkdir(parents=True, exist_ok=True)
 
     with tempfile.TemporaryDirectory(prefix="bench-slices-") as workdir:

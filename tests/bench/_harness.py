@@ -1,0 +1,96 @@
+# Copyright: contributors to containerhost.platform
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""What every benchmark shares: its own testbed instance, the testbed tool and timed ansible-playbook runs."""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+import typing as t
+
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+BENCH_DIR = Path(__file__).resolve().parent
+PLAYBOOKS = BENCH_DIR / "playbooks"
+TESTBED = REPO / "tests" / "testbed" / "testbed.py"
+OUTPUT_DIR = REPO / "tests" / "output" / "bench"
+
+
+def log(message: str) -> None:
+    """Progress on stderr, so stdout holds only the table."""
+    print(f"bench: {message}", file=sys.stderr, flush=True)
+
+
+def median(values: list[float]) -> float:
+    """Median rounded for display."""
+    return round(statistics.median(values), 3)
+
+
+def task_seconds(records: list[dict[str, t.Any]]) -> float:
+    """The tasks' own time: per task the slowest host (hosts run a task side by side), summed over tasks.
+
+    A loop task reports once per host, its time covering every iteration.
+    """
+    slowest: dict[str, float] = {}
+    for record in records:
+        slowest[record["task"]] = max(slowest.get(record["task"], 0.0), record["seconds"])
+    return round(sum(slowest.values()), 3)
+
+
+def bench_env(testbed_defaults: dict[str, str]) -> dict[str, str]:
+    """The environment: the caller's, with the bench's own testbed instance unless CHTB_* are set, and the venv."""
+    env = {**os.environ}
+    for key, value in testbed_defaults.items():
+        env.setdefault(key, value)
+    env["PATH"] = f"{REPO / '.venv' / 'bin'}{os.pathsep}{env.get('PATH', '')}"
+    return env
+
+
+class Harness:
+    """Runs the testbed tool and timed bench playbooks with one environment."""
+
+    def __init__(self, env: dict[str, str], workdir: Path) -> None:
+        self.env = env
+        self.workdir = workdir
+        self.inventory = Path(env["CHTB_STATE"]) / "inventory.yml"
+
+    def testbed(self, *args: str, capture: bool = False) -> str:
+        """Run tests/testbed/testbed.py with the bench's instance settings; its stdout when captured."""
+        done = subprocess.run([sys.executable, str(TESTBED), *args], env=self.env, check=True, text=True,
+                              stdout=subprocess.PIPE if capture else sys.stderr)
+        return done.stdout or ""
+
+    def run_playbook(self, name: str, vars_file: Path, extra_env: dict[str, str] | None = None) -> dict[str, t.Any]:
+        """Run one bench playbook; its wall time, the tasks' own time (bench_timer callback) and whether it changed."""
+        timer_out = self.workdir / "timer.json"
+        env = {
+            **self.env,
+            "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"),
+            "ANSIBLE_COLLECTIONS_PATH": str(REPO / "collections"),
+            "ANSIBLE_CALLBACK_PLUGINS": str(BENCH_DIR / "callback_plugins"),
+            "ANSIBLE_CALLBACKS_ENABLED": "bench_timer",
+            "ANSIBLE_STDOUT_CALLBACK": "ansible.builtin.minimal",
+            "ANSIBLE_FORCE_COLOR": "0",
+            "BENCH_TIMER_OUT": str(timer_out),
+            **(extra_env or {}),
+        }
+        argv = ["ansible-playbook", "-i", str(self.inventory), "-e", f"@{vars_file}", str(PLAYBOOKS / name)]
+        started = time.monotonic()
+        done = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
+        wall = time.monotonic() - started
+        if done.returncode != 0:
+            raise RuntimeError(f"{name} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
+        tasks = json.loads(timer_out.read_text(encoding="utf-8"))
+        return {
+            "wall_seconds": round(wall, 3),
+            "task_seconds": task_seconds(tasks),
+            "changed": any(task["changed"] for task in tasks),
+            "tasks": tasks,
+        }
