@@ -21,6 +21,7 @@ FIRST_HOST_OFFSET = 11
 PACKAGES = [
     "systemd", "systemd-sysv", "dbus", "python3", "iproute2", "procps", "openssh-server", "sudo", "kmod",
     "ca-certificates", "podman", "netavark", "aardvark-dns", "crun", "runc", "conmon", "skopeo", "iptables", "gnupg",
+    "etcd-server", "etcd-client", "python3-apt",
 ]
 
 # Files laid over the debootstrapped tree; part of the recipe digest.
@@ -30,6 +31,10 @@ OVERLAY_FILES = {
     "etc/containers/containers.conf.d/10-testbed.conf":
         '[engine]\ncgroup_manager = "cgroupfs"\nruntime = "crun"\n[containers]\n'
         'default_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]\n',
+    # etcd-server enables etcd.service on install; an empty entry removes the links so the image boots without a
+    # single-node etcd (the etcd role starts it). Not masked: the role must be able to start it.
+    "etc/systemd/system/multi-user.target.wants/etcd.service": "",
+    "etc/systemd/system/etcd2.service": "",
 }
 # Units that have nothing to do in a container and would only report failures.
 MASKED = ["systemd-remount-fs.service", "getty@tty1.service", "console-getty.service"]

@@ -1,0 +1,93 @@
+"""The converged etcd scenario: three started members over TLS, client certificates required, one leader."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+from testinfra.utils.ansible_runner import AnsibleRunner
+
+INVENTORY = os.environ["MOLECULE_INVENTORY_FILE"]
+RUNNER = AnsibleRunner(INVENTORY)
+MEMBERS = RUNNER.get_hosts("etcd")
+testinfra_hosts = MEMBERS
+
+PKI = "/etc/etcd/pki"
+TLS = f"--cacert={PKI}/ca.crt --cert={PKI}/client.crt --key={PKI}/client.key"
+FINGERPRINT = "# containerhost.platform:etcd"
+
+
+def address(host) -> str:
+    """The member's testbed address."""
+    return host.ansible.get_variables()["ansible_host"]
+
+
+def etcdctl(host, args: str, tls: str = TLS, endpoint: str | None = None):
+    """Run etcdctl against this member's client URL."""
+    endpoint = endpoint or f"https://{address(host)}:2379"
+    return host.run(f"ETCDCTL_API=3 etcdctl --dial-timeout=5s --command-timeout=10s {tls} --endpoints={endpoint} {args}")
+
+
+def test_service_running_and_enabled(host) -> None:
+    """etcd.service runs (Debian's unit) and starts at boot."""
+    service = host.service("etcd.service")
+    assert service.is_running
+    assert service.is_enabled
+    assert service.systemd_properties["ActiveState"] == "active"
+
+
+def test_config_carries_fingerprint_and_tls(host) -> None:
+    """/etc/default/etcd is the role's, with TLS and client-certificate auth for clients and peers."""
+    config = host.file("/etc/default/etcd")
+    assert FINGERPRINT in config.content_string.splitlines()
+    content = config.content_string
+    assert 'ETCD_CLIENT_CERT_AUTH="true"' in content
+    assert 'ETCD_PEER_CLIENT_CERT_AUTH="true"' in content
+    assert f'ETCD_ADVERTISE_CLIENT_URLS="https://{address(host)}:2379"' in content
+    key = host.file(f"{PKI}/member.key")
+    assert key.user == "etcd" and key.mode == 0o600
+
+
+def test_three_started_members_over_tls(host) -> None:
+    """The member list over TLS holds the three hosts, all started, none a learner."""
+    result = etcdctl(host, "member list --write-out=json")
+    assert result.rc == 0, result.stderr
+    members = json.loads(result.stdout)["members"]
+    assert sorted(m["name"] for m in members) == sorted(MEMBERS)
+    assert all(m["clientURLs"] and not m.get("isLearner", False) for m in members)
+    assert all(url.startswith("https://") for m in members for url in m["peerURLs"] + m["clientURLs"])
+
+
+def test_one_leader(host) -> None:
+    """Every endpoint names the same leader, and it is one of the members."""
+    endpoints = ",".join(f"https://{RUNNER.get_variables(name)['ansible_host']}:2379" for name in MEMBERS)
+    result = etcdctl(host, "endpoint status --write-out=json", endpoint=endpoints)
+    assert result.rc == 0, result.stderr
+    statuses = json.loads(result.stdout)
+    assert len(statuses) == 3
+    leaders = {s["Status"]["leader"] for s in statuses}
+    assert len(leaders) == 1
+    assert leaders <= {s["Status"]["header"]["member_id"] for s in statuses}
+
+
+def test_write_and_read_over_tls(host) -> None:
+    """A client with the certificate writes on this member and reads the value back."""
+    key = f"/molecule/{host.backend.get_hostname()}"
+    assert etcdctl(host, f"put {key} ok").rc == 0
+    result = etcdctl(host, f"get --print-value-only {key}")
+    assert result.rc == 0 and result.stdout.strip() == "ok"
+
+
+@pytest.mark.parametrize("tls", [f"--cacert={PKI}/ca.crt", ""], ids=["no-client-cert", "no-tls-options"])
+def test_client_without_certificate_is_refused(host, tls: str) -> None:
+    """Without a client certificate the member refuses the request."""
+    result = etcdctl(host, "get /molecule --prefix", tls=tls)
+    assert result.rc != 0
+    assert result.stdout.strip() == ""
+
+
+def test_plain_http_is_refused(host) -> None:
+    """The client port speaks TLS only."""
+    result = etcdctl(host, "get /molecule --prefix", tls="", endpoint=f"http://{address(host)}:2379")
+    assert result.rc != 0
