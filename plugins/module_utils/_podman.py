@@ -258,6 +258,20 @@ class EngineRunner:
             raise EngineError(argv, rc, out, err, image=image)
         return rc, out, err
 
+    def run_for_digest(self, args: Sequence[str], operands: Sequence[str], image: str) -> str | None:
+        """Run ``<tool> <args> --digestfile FILE <operands>``; the manifest digest the tool wrote, if any."""
+        workdir = tempfile.mkdtemp(prefix="containerhost-digest-")
+        try:
+            digest_file = os.path.join(workdir, "digest")
+            self.run([*args, "--digestfile", digest_file, *operands], image=image)
+            try:
+                with open(digest_file, encoding="utf-8") as handle:
+                    return handle.read().strip() or None
+            except FileNotFoundError:
+                return None
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
+
 
 class Podman(EngineRunner):
     """Runs podman image commands for a module."""
@@ -316,17 +330,5 @@ class Podman(EngineRunner):
             args += ["--sign-by", sign_by]
             if passphrase_file:
                 args += ["--sign-passphrase-file", passphrase_file]
-        workdir = tempfile.mkdtemp(prefix="containerhost-push-")
-        try:
-            digest_file = os.path.join(workdir, "digest")
-            args += ["--digestfile", digest_file, "--", source or str(ref)]
-            if source:
-                args.append(f"docker://{ref}")
-            self.run(args, image=str(ref))
-            try:
-                with open(digest_file, encoding="utf-8") as handle:
-                    return handle.read().strip() or None
-            except FileNotFoundError:
-                return None
-        finally:
-            shutil.rmtree(workdir, ignore_errors=True)
+        operands = ["--", source or str(ref)] + ([f"docker://{ref}"] if source else [])
+        return self.run_for_digest(args, operands, image=str(ref))

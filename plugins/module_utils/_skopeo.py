@@ -14,10 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import platform
-import shutil
-import tempfile
 import typing as t
 
 from ansible_collections.containerhost.platform.plugins.module_utils._image_ref import ImageRef
@@ -212,18 +209,7 @@ class Skopeo(EngineRunner):
             args += ["--sign-by", sign_by]
             if passphrase_file:
                 args += ["--sign-passphrase-file", passphrase_file]
-        workdir = tempfile.mkdtemp(prefix="containerhost-copy-")
-        try:
-            digest_file = os.path.join(workdir, "digest")
-            args += ["--digestfile", digest_file, source.transport_ref, dest_text or dest.transport_ref]
-            self.run(args, image=str(dest))
-            try:
-                with open(digest_file, encoding="utf-8") as handle:
-                    return handle.read().strip() or None
-            except FileNotFoundError:
-                return None
-        finally:
-            shutil.rmtree(workdir, ignore_errors=True)
+        return self.run_for_digest(args, [source.transport_ref, dest_text or dest.transport_ref], image=str(dest))
 
     def delete(self, ref: ImageRef, options: RegistryOptions) -> None:
         """Delete an image from a registry (the registry deletes the manifest, so every tag pointing at it)."""
