@@ -59,9 +59,10 @@ molecule: setup ## Every Molecule scenario, one after another
 scenario: setup ## One Molecule scenario: make scenario SCENARIO=name
 	molecule test -s $(SCENARIO)
 
-bench: setup ## Benchmarks on testbeds of their own: slices (slice task vs template), images (list vs task per image)
+bench: setup ## Benchmarks on testbeds of their own: slices (slice task vs template), images (list vs task per image), cluster.yml (first run, no-op)
 	$(VENV)/bin/python tests/bench/bench_slices.py
 	$(VENV)/bin/python tests/bench/bench_images.py
+	$(VENV)/bin/python tests/bench/bench_cluster.py
 
 demo: setup ## Start test hosts and run the main playbook against them
 	$(PYTHON) tests/testbed/testbed.py up --hosts $(HOSTS) --vms $(VMS)

@@ -67,8 +67,10 @@ class Harness:
                               stdout=subprocess.PIPE if capture else sys.stderr)
         return done.stdout or ""
 
-    def run_playbook(self, name: str, vars_file: Path, extra_env: dict[str, str] | None = None) -> dict[str, t.Any]:
-        """Run one bench playbook; its wall time, the tasks' own time (bench_timer callback) and whether it changed."""
+    def run_playbook(self, name: str | Path, vars_file: Path, extra_env: dict[str, str] | None = None,
+                     extra_args: tuple[str, ...] = ()) -> dict[str, t.Any]:
+        """Run a bench playbook (a name under playbooks/, or a path); its wall time, the tasks' own time
+        (bench_timer callback) and whether it changed."""
         timer_out = self.workdir / "timer.json"
         env = {
             **self.env,
@@ -81,7 +83,8 @@ class Harness:
             "BENCH_TIMER_OUT": str(timer_out),
             **(extra_env or {}),
         }
-        argv = ["ansible-playbook", "-i", str(self.inventory), "-e", f"@{vars_file}", str(PLAYBOOKS / name)]
+        playbook = name if isinstance(name, Path) else PLAYBOOKS / name
+        argv = ["ansible-playbook", "-i", str(self.inventory), *extra_args, "-e", f"@{vars_file}", str(playbook)]
         started = time.monotonic()
         done = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
         wall = time.monotonic() - started

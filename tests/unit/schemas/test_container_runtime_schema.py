@@ -13,11 +13,12 @@ import typing as t
 from pathlib import Path
 
 import pytest
-import yaml
 
 from ansible_collections.containerhost.platform.plugins.module_utils import _signature_policy as sp
 from ansible_collections.containerhost.platform.plugins.modules import image_trust
 from ansible_collections.containerhost.platform.plugins.plugin_utils import _schema_validation as sv
+
+from _roles import load_yaml, role_tasks
 
 COLLECTION_ROOT = Path(sv.__file__).resolve().parents[2]
 SCHEMA_PATH = COLLECTION_ROOT / "schemas" / "container_runtime.json"
@@ -33,11 +34,6 @@ REG = "registry.example:5000"
 def fixture_schema() -> dict[str, t.Any]:
     """The shipped schema, checked against the Draft 2020-12 meta-schema."""
     return sv.load_schema(SCHEMA_PATH)
-
-
-def load_yaml(path: Path) -> t.Any:
-    """A YAML file of the role."""
-    return yaml.safe_load(path.read_text(encoding="utf-8"))
 
 
 def defaults() -> dict[str, t.Any]:
@@ -127,8 +123,8 @@ def test_trust_entries_are_the_modules_registries(schema: dict[str, t.Any]) -> N
 # The role's tasks and templates
 
 def tasks() -> list[dict[str, t.Any]]:
-    """The role's tasks/main.yml."""
-    return load_yaml(ROLE / "tasks" / "main.yml")
+    """The role's tasks/main.yml, imports inlined."""
+    return role_tasks(ROLE)
 
 
 def module_of(task: dict[str, t.Any]) -> str:

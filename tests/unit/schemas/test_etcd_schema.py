@@ -11,9 +11,10 @@ import typing as t
 from pathlib import Path
 
 import pytest
-import yaml
 
 from ansible_collections.containerhost.platform.plugins.plugin_utils import _schema_validation as sv
+
+from _roles import load_yaml, role_tasks
 
 COLLECTION_ROOT = Path(sv.__file__).resolve().parents[2]
 SCHEMA_PATH = COLLECTION_ROOT / "schemas" / "etcd.json"
@@ -32,11 +33,6 @@ TEMPLATED = {
 def fixture_schema() -> dict[str, t.Any]:
     """The shipped schema, checked against the Draft 2020-12 meta-schema."""
     return sv.load_schema(SCHEMA_PATH)
-
-
-def load_yaml(path: Path) -> t.Any:
-    """A YAML file of the role."""
-    return yaml.safe_load(path.read_text(encoding="utf-8"))
 
 
 def defaults() -> dict[str, t.Any]:
@@ -153,8 +149,7 @@ def _tasks(path: Path) -> t.Iterator[dict[str, t.Any]]:
 
 def test_role_conventions() -> None:
     """Validation first; every task named, FQCN, loops on __etcd_* variables; the template carries the fingerprint."""
-    main = load_yaml(ROLE / "tasks" / "main.yml")
-    assert main[0]["containerhost.platform.validate"] == {"schema": "etcd"}
+    assert role_tasks(ROLE)[0]["containerhost.platform.validate"] == {"schema": "etcd"}
     for path in [*(ROLE / "tasks").glob("*.yml"), ROLE / "handlers" / "main.yml"]:
         for task in _tasks(path):
             assert task["name"].startswith("Etcd | "), (path.name, task["name"])

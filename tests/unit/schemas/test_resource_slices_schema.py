@@ -13,12 +13,13 @@ import typing as t
 from pathlib import Path
 
 import pytest
-import yaml
 
 from ansible_collections.containerhost.platform.plugins.module_utils import _placement as pl
 from ansible_collections.containerhost.platform.plugins.module_utils import _resource_control as rc
 from ansible_collections.containerhost.platform.plugins.module_utils import _unit_files as uf
 from ansible_collections.containerhost.platform.plugins.plugin_utils import _schema_validation as sv
+
+from _roles import load_yaml
 
 COLLECTION_ROOT = Path(sv.__file__).resolve().parents[2]
 SCHEMA_PATH = COLLECTION_ROOT / "schemas" / "resource_slices.json"
@@ -59,11 +60,6 @@ EVERY_LIMIT: dict[str, t.Any] = {
 def fixture_schema() -> dict[str, t.Any]:
     """The shipped schema, checked against the Draft 2020-12 meta-schema."""
     return sv.load_schema(SCHEMA_PATH)
-
-
-def load_yaml(path: Path) -> t.Any:
-    """A YAML file of the role."""
-    return yaml.safe_load(path.read_text(encoding="utf-8"))
 
 
 def defaults() -> dict[str, t.Any]:

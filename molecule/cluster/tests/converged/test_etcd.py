@@ -1,32 +1,19 @@
-"""The converged etcd scenario: three started members over TLS, client certificates required, one leader."""
+"""cluster.yml converged: three started etcd members over TLS, client certificates required, one leader."""
 
 from __future__ import annotations
 
 import json
-import os
+import sys
+from pathlib import Path
 
 import pytest
-from testinfra.utils.ansible_runner import AnsibleRunner
 
-INVENTORY = os.environ["MOLECULE_INVENTORY_FILE"]
-RUNNER = AnsibleRunner(INVENTORY)
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+# pylint: disable=wrong-import-position
+from cluster import FINGERPRINT, PKI, RUNNER, address, endpoint_statuses, etcdctl  # noqa: E402
+
 MEMBERS = RUNNER.get_hosts("etcd")
 testinfra_hosts = MEMBERS
-
-PKI = "/etc/etcd/pki"
-TLS = f"--cacert={PKI}/ca.crt --cert={PKI}/client.crt --key={PKI}/client.key"
-FINGERPRINT = "# containerhost.platform:etcd"
-
-
-def address(host) -> str:
-    """The member's testbed address."""
-    return host.ansible.get_variables()["ansible_host"]
-
-
-def etcdctl(host, args: str, tls: str = TLS, endpoint: str | None = None):
-    """Run etcdctl against this member's client URL."""
-    endpoint = endpoint or f"https://{address(host)}:2379"
-    return host.run(f"ETCDCTL_API=3 etcdctl --dial-timeout=5s --command-timeout=10s {tls} --endpoints={endpoint} {args}")
 
 
 def test_service_running_and_enabled(host) -> None:
@@ -61,10 +48,7 @@ def test_three_started_members_over_tls(host) -> None:
 
 def test_one_leader(host) -> None:
     """Every endpoint names the same leader, and it is one of the members."""
-    endpoints = ",".join(f"https://{RUNNER.get_variables(name)['ansible_host']}:2379" for name in MEMBERS)
-    result = etcdctl(host, "endpoint status --write-out=json", endpoint=endpoints)
-    assert result.rc == 0, result.stderr
-    statuses = json.loads(result.stdout)
+    statuses = endpoint_statuses(host, MEMBERS)
     assert len(statuses) == 3
     leaders = {s["Status"]["leader"] for s in statuses}
     assert len(leaders) == 1
@@ -91,3 +75,10 @@ def test_plain_http_is_refused(host) -> None:
     """The client port speaks TLS only."""
     result = etcdctl(host, "get /molecule --prefix", tls="", endpoint=f"http://{address(host)}:2379")
     assert result.rc != 0
+
+
+def test_engine_on_the_nodes(host) -> None:
+    """The engine phase ran on the nodes: podman answers with the storage driver the role configured."""
+    if host.backend.get_hostname() not in RUNNER.get_hosts("nodes"):
+        pytest.skip("not a node")
+    assert host.check_output("podman info --format '{{.Store.GraphDriverName}}'") == "overlay"
