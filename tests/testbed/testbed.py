@@ -3,8 +3,11 @@
   testbed.py up [--hosts N] [--vms M] [--registry]
                                         start hosts (and the registries), write .testbed/inventory.yml
   testbed.py registry up|down|status    start or stop the image registries of a running testbed
-  testbed.py image build VARIANT...     build test images localhost/chtest/busybox:VARIANT (cached)
-  testbed.py image push VARIANT REPO[:TAG] [--auth]
+  testbed.py image build [--image etcd] VARIANT...
+                                        build test images localhost/chtest/busybox:VARIANT (cached), or with
+                                        --image etcd localhost/chtest/etcd:VARIANT (etcd-server as a system
+                                        container image; a VARIANT starting with "bad" fails to start)
+  testbed.py image push [--image etcd] VARIANT REPO[:TAG] [--auth]
                                         push a test image to the testbed's registry; prints JSON
   testbed.py down                       remove every host, VM, volume, network and registry it made
   testbed.py status                     what is up, as JSON
@@ -209,7 +212,7 @@ def cmd_image(args: argparse.Namespace) -> None:
     if args.action == "build":
         if not args.variants:
             raise SystemExit("testbed: image build needs at least one VARIANT")
-        print(json.dumps([_images.build(variant) for variant in args.variants], indent=2))
+        print(json.dumps([_images.build(variant, args.image) for variant in args.variants], indent=2))
         return
     if len(args.variants) != 2:
         raise SystemExit("testbed: image push needs VARIANT and REPOSITORY[:TAG]")
@@ -217,7 +220,7 @@ def cmd_image(args: argparse.Namespace) -> None:
     if not info:
         raise SystemExit("testbed: no registry is up (testbed.py registry up)")
     pushed = _images.push(args.variants[0], args.variants[1], _registry.inventory_vars(info), auth=args.auth,
-                          work_dir=STATE_DIR / "push")
+                          work_dir=STATE_DIR / "push", kind=args.image)
     print(json.dumps(pushed, indent=2))
 
 
@@ -282,11 +285,18 @@ def main() -> None:
     image.add_argument("action", choices=["build", "push"])
     image.add_argument("variants", nargs="*", metavar="ARG", help="build: VARIANT...; push: VARIANT REPOSITORY[:TAG]")
     image.add_argument("--auth", action="store_true", help="push to the registry with basic authentication")
+    image.add_argument("--image", choices=sorted(_images.REPOS), default="busybox",
+                       help="which test image (default busybox)")
     image.set_defaults(func=cmd_image)
     sub.add_parser("down", help="remove everything").set_defaults(func=cmd_down)
     sub.add_parser("status", help="show state").set_defaults(func=cmd_status)
     sub.add_parser("check-clean", help="fail if anything is left").set_defaults(func=cmd_check_clean)
-    args = parser.parse_args()
+    # argparse leaves positionals that follow an option (image build --image etcd v1) unparsed: they are variants.
+    args, rest = parser.parse_known_args()
+    if rest and (args.command != "image" or any(arg.startswith("-") for arg in rest)):
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
+    if rest:
+        args.variants = [*args.variants, *rest]
     if getattr(args, "hosts", 0) < 0 or getattr(args, "vms", 0) < 0 or getattr(args, "hosts", 0) > 200:
         parser.error("--hosts must be 0..200 and --vms at least 0")
     if os.geteuid() != 0:
