@@ -165,5 +165,5 @@ def test_role_conventions() -> None:
 def test_apt_does_not_update_the_cache() -> None:
     """Packages are installed without an apt cache update (a no-op when present)."""
     apt = [task["ansible.builtin.apt"] for task in _tasks(ROLE / "tasks" / "main.yml") if "ansible.builtin.apt" in task]
-    assert apt == [{"name": "{{ etcd_packages }}", "state": "present", "update_cache": False,
+    assert apt == [{"name": "{{ __etcd_install_packages }}", "state": "present", "update_cache": False,
                     "install_recommends": False}]
