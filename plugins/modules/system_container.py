@@ -260,6 +260,11 @@ notes:
     disabled. The MCS label is therefore always in the configuration's annotations
     (C(io.containerhost.system-container.mcs-label)), and in C(process.selinuxLabel) and C(linux.mountLabel) only
     where SELinux is enabled. podman keeps C(--security-opt label=level:...) either way.
+  - With SELinux enabled and O(backend=oci), the container's directory (deployments, links, C(config.json)) and the
+    sources of O(rw_binds) are labelled C(container_file_t) at the container's MCS level (C(chcon -R), as podman's
+    C(:Z) does), so that the confined runtime can read the bundle and the container can use its data; sources of
+    O(ro_binds) keep their labels and must be readable by C(container_t). The policy needs the C(container) module
+    (Debian ships it as source in selinux-policy-src).
   - The runtime is given an absolute C(cgroupsPath) below the unit's own cgroup, computed from systemd's cgroup root
     (C(/proc/1/cgroup)), the slice and the unit name. A relative path would be resolved by runc against its own
     cgroup as the hierarchy's mount shows it, which goes wrong where systemd itself runs in a container; a
@@ -638,8 +643,13 @@ class SystemContainer:
                 self.module.fail_json(msg=f"health_command: {health[0]} is not an executable file on the host")
             for source in self.ro_binds:
                 if "$" not in source and not os.path.exists(source):
-                    self.module.fail_json(msg=f"ro_binds: {source} does not exist on the host; accepted: an existing "
-                                              "path (rw_binds creates missing directories)")
+                    message = (f"ro_binds: {source} does not exist on the host; accepted: an existing path (rw_binds "
+                               "creates missing directories)")
+                    # In check mode an earlier task of the play may be about to create it.
+                    if self.module.check_mode:
+                        self.module.warn(message)
+                    else:
+                        self.module.fail_json(msg=message)
 
     # ---- 2. read
     def read(self) -> None:
@@ -898,6 +908,7 @@ class SystemContainer:
         self.record_unit(self.after_links[0])
         for path in self.missing_sources:
             os.makedirs(path, mode=0o700, exist_ok=True)
+        self.label_files()
         if self.enable:
             self.systemctl.run(["enable", "--", self.unit])
         if self.disable:
@@ -911,6 +922,24 @@ class SystemContainer:
                 self.recover(how, old_links, old_unit, created)
         for identifier in self.prune:
             shutil.rmtree(self.layout.deployment(identifier), ignore_errors=False)
+
+    def label_files(self) -> None:
+        """With SELinux on and the oci backend, label the container's files (deployments, links, config) and its
+        read-write bind sources container_file_t at its MCS level, as podman does with :Z; otherwise the runtime,
+        confined as container_engine_t, cannot read config.json and the container cannot use its files."""
+        if self.backend != "oci" or not self.label or selinux_state() == "disabled":
+            return
+        context = f"system_u:object_r:container_file_t:{self.label}"
+        values = option_values(self.name, self.layout.base, self.values)
+        paths = [self.layout.base]
+        for source in self.rw_binds:
+            try:
+                paths.append(substitute(source, values, f"rw_binds.{source}"))
+            except SpecError:
+                continue
+        rc, _out, err = self.module.run_command([self.bin_path("chcon"), "-R", "-h", context, "--", *paths])
+        if rc != 0:
+            self.fail(f"labelling the container's files {context} failed: {err.strip()}")
 
     def record_unit(self, identifier: str | None) -> None:
         """Keep the unit a deployment runs with in its info.json, so that a rollback to it restores that unit."""

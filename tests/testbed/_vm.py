@@ -51,11 +51,66 @@ OVERLAY_FILES: dict[str, str | None] = {
 ENABLED = ["systemd-networkd.service", "systemd-networkd-wait-online.service"]
 MASKED: list[str] = []
 
+# Optional SELinux variant (testbed.py up --selinux MODE, or CHTB_VM_SELINUX=MODE): Debian's reference policy
+# (MCS, type "default"), labelled at build time, booted with security=selinux in MODE.
+SELINUX_MODES = ("permissive", "enforcing")
+# Bump when the SELinux build steps change in a way the recipe does not show.
+SELINUX_BUILD_VERSION = 1
+SELINUX_PACKAGES = [
+    "selinux-basics", "selinux-policy-default", "selinux-utils", "policycoreutils", "auditd", "python3-selinux",
+    # Debian ships the reference policy's container module (container_t, container_file_t) only as source:
+    # it is compiled into the image from selinux-policy-src with the headers of selinux-policy-dev.
+    "selinux-policy-dev", "selinux-policy-src", "zstd",
+    # Containers to run under the labels.
+    "runc", "busybox-static",
+]
+SELINUX_MODULES = ["container"]
+# Local policy for what Debian's container module lacks (seen as AVC denials on this testbed).
+SELINUX_LOCAL_MODULES = {
+    "testbed_container": (
+        "policy_module(testbed_container, 1.0)\n"
+        "gen_require(`\n\ttype container_engine_t, proc_kcore_t;\n')\n"
+        "# runc masks /proc/kcore (maskedPaths) by bind-mounting /dev/null over it.\n"
+        "allow container_engine_t proc_kcore_t:file { getattr mounton };\n"
+    ),
+}
+SELINUX_FILES: dict[str, str | None] = {
+    # The kernel command line (enforcing=0|1) decides the mode of each boot.
+    "etc/selinux/config": "SELINUX=permissive\nSELINUXTYPE=default\n",
+}
+SELINUX_POLICY_SRC = "usr/src/selinux-policy-src.tar.zst"
+FILE_CONTEXTS = "/etc/selinux/default/contexts/files/file_contexts"
 
-def _recipe(rootfs_digest: str, pubkey: str) -> dict:
-    """Everything that goes into the disk image."""
-    return {"rootfs": rootfs_digest, "packages": sorted(PACKAGES), "files": OVERLAY_FILES, "enabled": ENABLED,
-            "masked": MASKED, "pubkey": pubkey.strip(), "size": DISK_SIZE, "version": BUILD_VERSION}
+
+def selinux_mode(value: str | None) -> str:
+    """The SELinux mode asked for ("" for none): one of SELINUX_MODES, or empty/"0"/"off" for the plain image."""
+    value = (value or "").strip().lower()
+    if value in ("", "0", "off", "no", "none"):
+        return ""
+    if value in ("1", "yes", "on"):
+        return "enforcing"
+    if value not in SELINUX_MODES:
+        raise SystemExit(f"testbed: SELinux mode must be one of {', '.join(SELINUX_MODES)} or off, not {value!r}")
+    return value
+
+
+def _recipe(rootfs_digest: str, pubkey: str, selinux: bool = False) -> dict:
+    """Everything that goes into the disk image (the plain image's recipe has no "selinux" key)."""
+    recipe = {"rootfs": rootfs_digest, "packages": sorted(PACKAGES), "files": OVERLAY_FILES, "enabled": ENABLED,
+              "masked": MASKED, "pubkey": pubkey.strip(), "size": DISK_SIZE, "version": BUILD_VERSION}
+    if selinux:
+        recipe["selinux"] = {"packages": sorted(SELINUX_PACKAGES), "modules": SELINUX_MODULES,
+                             "local_modules": SELINUX_LOCAL_MODULES, "files": SELINUX_FILES,
+                             "version": SELINUX_BUILD_VERSION}
+    return recipe
+
+
+def kernel_append(name: str, selinux: str = "") -> str:
+    """The kernel command line of a VM; with SELinux it is the active LSM, in the given mode."""
+    append = f"root=/dev/vda rw console=ttyS0 systemd.hostname={name} systemd.unified_cgroup_hierarchy=1"
+    if selinux:
+        append += f" security=selinux selinux=1 enforcing={1 if selinux == 'enforcing' else 0}"
+    return append
 
 
 @contextlib.contextmanager
@@ -126,6 +181,39 @@ def _customise(root: Path, pubkey: str) -> None:
             run(["chroot", str(root), "systemctl", "mask", *MASKED], capture_output=True)
 
 
+def _selinux_setup(root: Path) -> None:
+    """Compile and install the policy modules Debian ships only as source, then label every file."""
+    for rel, content in SELINUX_FILES.items():
+        path = root / rel
+        if path.exists() or path.is_symlink():
+            path.unlink()
+        if content is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(content, encoding="utf-8")
+    build = "/root/selinux-modules"
+    build_dir = root / build.lstrip("/")
+    shutil.rmtree(build_dir, ignore_errors=True)
+    build_dir.mkdir(parents=True)
+    for module, text in SELINUX_LOCAL_MODULES.items():
+        (build_dir / f"{module}.te").write_text(text, encoding="utf-8")
+        for suffix in (".if", ".fc"):
+            (build_dir / f"{module}{suffix}").write_text("", encoding="utf-8")
+    modules = [*SELINUX_MODULES, *SELINUX_LOCAL_MODULES]
+    script = (
+        "set -e; mkdir {b}/src; tar -C {b}/src --zstd -xf /{src}; cd {b};"
+        " for m in {mods}; do cp src/selinux-policy-src/policy/modules/*/$m.te"
+        " src/selinux-policy-src/policy/modules/*/$m.fc .; done;"
+        " make -f /usr/share/selinux/devel/Makefile NAME=default {pps};"
+        " semodule -n -s default -i {pps}; cd /; rm -rf {b}"
+    ).format(b=build, src=SELINUX_POLICY_SRC, mods=" ".join(SELINUX_MODULES),
+             pps=" ".join(f"{m}.pp" for m in modules))
+    with _chroot_mounts(root):
+        run(["chroot", str(root), "sh", "-c", script], capture_output=True)
+        # /proc, /sys and /dev are mounted here: their own labels come from the kernel at boot.
+        run(["chroot", str(root), "setfiles", "-F", "-e", "/proc", "-e", "/sys", "-e", "/dev", FILE_CONTEXTS, "/"],
+            capture_output=True)
+
+
 def _single(root: Path, pattern: str) -> Path:
     """The one file in ``root`` matching ``pattern``."""
     found = sorted(root.glob(pattern))
@@ -134,7 +222,7 @@ def _single(root: Path, pattern: str) -> Path:
     return found[0]
 
 
-def _assemble(rootfs: Path, pubkey: str, recipe: dict, final: Path) -> None:
+def _assemble(rootfs: Path, pubkey: str, recipe: dict, final: Path, selinux: bool = False) -> None:
     """Build kernel, initrd and raw ext4 disk into ``final`` (written to a temporary name, then renamed)."""
     partial = final.with_name(final.name + ".partial")
     if partial.exists():
@@ -144,6 +232,8 @@ def _assemble(rootfs: Path, pubkey: str, recipe: dict, final: Path) -> None:
     try:
         run(["cp", "-a", f"{rootfs}/.", str(staging)], capture_output=True)
         _customise(staging, pubkey)
+        if selinux:
+            _selinux_setup(staging)
         shutil.copy2(_single(staging, "boot/vmlinuz-*"), partial / "vmlinuz")
         shutil.copy2(_single(staging, "boot/initrd.img-*"), partial / "initrd.img")
         if _mounts_under(staging):
@@ -163,31 +253,39 @@ def _assemble(rootfs: Path, pubkey: str, recipe: dict, final: Path) -> None:
         raise
 
 
-def _prune_images(keep: Path) -> None:
-    """Remove older VM images that no running VM uses as its backing disk."""
+def image_prefix(selinux: bool) -> str:
+    """Name prefix of cached VM images: each variant is cached (and pruned) on its own."""
+    return "vmse-" if selinux else "vm-"
+
+
+def _prune_images(keep: Path, prefix: str) -> None:
+    """Remove older VM images of the same variant that no running VM uses as its backing disk."""
     in_use = {str(Path(p).parent) for vm in _our_qemus() for p in _open_files(vm["pid"])}
-    for old in CACHE_DIR.glob("vm-*"):
+    for old in CACHE_DIR.glob(f"{prefix}*"):
         if old.is_dir() and old != keep and str(old) not in in_use and not old.name.endswith(".partial"):
             log(f"removing old VM image {old}")
             shutil.rmtree(old, ignore_errors=True)
 
 
-def build_image(pubkey: str) -> dict:
-    """Cached VM boot artefacts: {"kernel": str, "initrd": str, "disk": str, "digest": str}."""
+def build_image(pubkey: str, selinux: str = "") -> dict:
+    """Cached VM boot artefacts: {"kernel", "initrd", "disk", "digest", "selinux"} (selinux: the boot mode or "")."""
     with _lock(CACHE_DIR / "vm-build.lock"):
-        rootfs, rootfs_digest = cached_rootfs("vmroot", PACKAGES)
-        recipe = _recipe(rootfs_digest, pubkey)
+        if selinux:
+            rootfs, rootfs_digest = cached_rootfs("vmroot-selinux", PACKAGES + SELINUX_PACKAGES)
+        else:
+            rootfs, rootfs_digest = cached_rootfs("vmroot", PACKAGES)
+        recipe = _recipe(rootfs_digest, pubkey, bool(selinux))
         digest = recipe_digest(recipe)
-        final = CACHE_DIR / f"vm-{digest}"
+        final = CACHE_DIR / f"{image_prefix(bool(selinux))}{digest}"
         image = {"kernel": str(final / "vmlinuz"), "initrd": str(final / "initrd.img"), "disk": str(final / "disk.img"),
-                 "digest": digest}
+                 "digest": digest, "selinux": selinux}
         if all(Path(image[key]).is_file() for key in ("kernel", "initrd", "disk")):
             return image
         log(f"building VM image {final}")
         started = time.monotonic()
-        _assemble(rootfs, pubkey, recipe, final)
+        _assemble(rootfs, pubkey, recipe, final, bool(selinux))
         log(f"VM image built in {time.monotonic() - started:.0f}s")
-        _prune_images(final)
+        _prune_images(final, image_prefix(bool(selinux)))
     return image
 
 
@@ -299,7 +397,7 @@ def start(name: str, index: int, state_dir: Path, image: dict, *, key_path: Path
     Path(state_dir).mkdir(parents=True, exist_ok=True)
     # Copy-on-write disk: the cached image stays pristine and is shared by every VM.
     run(["qemu-img", "create", "-q", "-f", "qcow2", "-b", image["disk"], "-F", "raw", paths["disk"]], capture_output=True)
-    append = f"root=/dev/vda rw console=ttyS0 systemd.hostname={name} systemd.unified_cgroup_hierarchy=1"
+    append = kernel_append(name, image.get("selinux", ""))
     argv = [
         "qemu-system-x86_64", "-name", f"{NAME_PREFIX}{name},process={NAME_PREFIX}{name}",
         "-accel", "tcg", "-m", str(MEMORY_MB), "-smp", str(CPUS), "-nodefaults", "-display", "none", "-monitor", "none",
@@ -314,6 +412,8 @@ def start(name: str, index: int, state_dir: Path, image: dict, *, key_path: Path
     log(f"starting VM {name} on 127.0.0.1:{port}")
     started = time.monotonic()
     record = {"name": name, "kind": "vm", "ansible_host": "127.0.0.1", "ansible_port": port, "pid": 0, **paths}
+    if image.get("selinux"):
+        record["selinux"] = image["selinux"]
     try:
         run(argv, capture_output=True, timeout=60)
         record["pid"] = _read_pid(paths["pidfile"])

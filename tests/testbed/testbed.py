@@ -1,7 +1,11 @@
 """The project's testbed: real systemd hosts (podman containers and qemu VMs) reachable over SSH.
 
-  testbed.py up [--hosts N] [--vms M] [--registry]
-                                        start hosts (and the registries), write .testbed/inventory.yml
+  testbed.py up [--hosts N] [--vms M] [--registry] [--selinux MODE]
+                                        start hosts (and the registries), write .testbed/inventory.yml;
+                                        --selinux permissive|enforcing (or $CHTB_VM_SELINUX) boots the VMs from
+                                        a separately cached image with Debian's SELinux policy (MCS) and the
+                                        reference policy's container module, labelled at build time; their
+                                        inventory entries carry testbed_selinux: MODE
   testbed.py registry up|down|status    start or stop the image registries of a running testbed
   testbed.py image build [--image etcd] VARIANT...
                                         build test images localhost/chtest/busybox:VARIANT (cached), or with
@@ -96,6 +100,8 @@ def render_inventory(hosts: list[dict], registry_info: dict | None = None) -> st
             "ansible_port": record["ansible_port"],
             "testbed_kind": record["kind"],
         }
+        if record.get("selinux"):
+            groups[GROUPS[record["kind"]]]["hosts"][record["name"]]["testbed_selinux"] = record["selinux"]
     inventory = {"all": {
         "vars": {
             "ansible_user": "root",
@@ -132,7 +138,9 @@ def cmd_up(args: argparse.Namespace) -> None:
     state = load_state()
     wanted = wanted_names(args.hosts, args.vms)
     current = {r["name"]: r for r in state["hosts"]}
-    if sorted(current) == sorted(name for _kind, name, _index in wanted) and all(alive(r) for r in current.values()):
+    same_selinux = all(r.get("selinux", "") == args.selinux for r in current.values() if r["kind"] == "vm")
+    if sorted(current) == sorted(name for _kind, name, _index in wanted) and same_selinux \
+            and all(alive(r) for r in current.values()):
         log(f"already up: {', '.join(sorted(current))}")
         if args.registry:
             start_registry(state)
@@ -145,7 +153,7 @@ def cmd_up(args: argparse.Namespace) -> None:
     # The two image builds are independent: run them side by side.
     with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
         host_image = pool.submit(_containers.build_image, pubkey) if args.hosts else None
-        vm_image = pool.submit(_vm.build_image, pubkey) if args.vms else None
+        vm_image = pool.submit(_vm.build_image, pubkey, args.selinux) if args.vms else None
         host_ref = host_image.result() if host_image else None
         vm_artefacts = vm_image.result() if vm_image else None
     try:
@@ -277,6 +285,8 @@ def main() -> None:
     up.add_argument("--vms", type=int, default=int(os.environ.get("VMS", "0")), help="qemu VM hosts (default 0)")
     up.add_argument("--registry", action="store_true",
                     help="also start the image registries (see above); needs at least one container host")
+    up.add_argument("--selinux", type=_vm.selinux_mode, default=os.environ.get("CHTB_VM_SELINUX", ""),
+                    metavar="MODE", help="boot the VMs with SELinux, permissive or enforcing (default off)")
     up.set_defaults(func=cmd_up)
     reg = sub.add_parser("registry", help="start, stop or show the image registries")
     reg.add_argument("action", choices=["up", "down", "status"])

@@ -39,6 +39,14 @@ def test_render_inventory_groups_hosts_by_kind():
         "h1": {"ansible_host": "172.29.213.11", "ansible_port": 22, "testbed_kind": "container"}}
     assert groups["testbed_vms"]["hosts"]["vm1"]["ansible_port"] == 2301
     assert inventory["all"]["vars"]["ansible_user"] == "root"
+    assert "testbed_selinux" not in groups["testbed_vms"]["hosts"]["vm1"]
+
+
+def test_render_inventory_marks_selinux_vms():
+    hosts = [{"name": "vm1", "kind": "vm", "ansible_host": "127.0.0.1", "ansible_port": 2301, "selinux": "enforcing"}]
+    inventory = json.loads(testbed.render_inventory(hosts).split("\n", 1)[1])
+    vm1 = inventory["all"]["children"]["testbed"]["children"]["testbed_vms"]["hosts"]["vm1"]
+    assert vm1["testbed_selinux"] == "enforcing"
 
 
 @pytest.mark.parametrize(

@@ -114,6 +114,11 @@ class FakeHost:
         return [call for call in self.calls if [os.path.basename(call[0]), call[1]] not in readers
                 and os.path.basename(call[0]) != "etcdctl"]
 
+    # ---- chcon (SELinux labelling; recorded in calls)
+    def chcon(self, args: list[str]) -> tuple[int, str, str]:
+        assert args[:2] == ["-R", "-h"], args
+        return 0, "", ""
+
     # ---- skopeo
     def image_for(self, reference: str) -> Image | None:
         reference = reference.removeprefix("docker://")
@@ -532,3 +537,27 @@ def test_keep_deployments_prunes_the_oldest(host, run):
     single = run(keep_deployments=1, **{**ETCD, "values": {"ETCD_NAME": "h4"}})
     assert deployments(host) == [single["deployment"]] and single["previous_deployment"] is None
     assert not os.path.lexists(host.root_dir / "etcd/previous")
+
+
+def test_missing_read_only_bind_only_warns_in_check_mode(host, run):
+    """An earlier task of the play may create the bind's source: check mode warns, a real run fails."""
+    args = {**ETCD, "ro_binds": {"/nonexistent/pki": "/etc/pki"}}
+    predicted = run(check=True, **args)
+    assert predicted["changed"] is True
+    assert "does not exist on the host" in run(fail=True, **args)["msg"]
+
+
+
+def test_files_are_labelled_for_the_container_when_selinux_is_on(host, run, monkeypatch):
+    """With SELinux on, the container's tree and its read-write bind sources get container_file_t at its level."""
+    monkeypatch.setattr(module, "selinux_state", lambda: "enforcing")
+    result = run(**{**ETCD, "rw_binds": {str(host.tmp / "data"): "/var/lib/etcd"}})
+    assert result["changed"] is True
+    chcon = [call for call in host.calls if os.path.basename(call[0]) == "chcon"]
+    assert chcon == [[chcon[0][0], "-R", "-h", f"system_u:object_r:container_file_t:{result['label']}", "--",
+                      str(host.root_dir / "etcd"), str(host.tmp / "data")]]
+
+
+def test_nothing_is_labelled_without_selinux(host, run):
+    run(**ETCD)
+    assert not [call for call in host.calls if os.path.basename(call[0]) == "chcon"]
