@@ -1,0 +1,249 @@
+# Copyright: contributors to containerhost.platform
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""schemas/flannel.json: good and bad documents, and the schema, argument specs, defaults and role in step."""
+
+from __future__ import annotations
+
+import typing as t
+
+from pathlib import Path
+
+import pytest
+
+from ansible_collections.containerhost.platform.plugins.plugin_utils import _schema_validation as sv
+
+from _roles import load_yaml, role_tasks
+
+COLLECTION_ROOT = Path(sv.__file__).resolve().parents[2]
+SCHEMA_PATH = COLLECTION_ROOT / "schemas" / "flannel.json"
+ROLE = COLLECTION_ROOT / "roles" / "flannel"
+PREFIX = "flannel_"
+FINGERPRINT = "containerhost.platform:flannel"
+GOOD_SHA256 = "sha256:" + "4f" * 32
+
+# What the templated defaults become on a testbed host (the validate action templates them before checking).
+TEMPLATED = {
+    "flannel_etcd_pki_dir": "/work/inventory/.etcd-pki/containerhost-etcd",
+    "flannel_public_ip": "172.29.220.11",
+    "flannel_binary_path": "/usr/local/bin/flanneld",
+}
+
+
+@pytest.fixture(scope="module", name="schema")
+def fixture_schema() -> dict[str, t.Any]:
+    """The shipped schema, checked against the Draft 2020-12 meta-schema."""
+    return sv.load_schema(SCHEMA_PATH)
+
+
+def defaults() -> dict[str, t.Any]:
+    """The role's defaults/main.yml."""
+    return load_yaml(ROLE / "defaults" / "main.yml")
+
+
+def spec_options() -> dict[str, dict[str, t.Any]]:
+    """The options of the role's main entry point."""
+    return load_yaml(ROLE / "meta" / "argument_specs.yml")["argument_specs"]["main"]["options"]
+
+
+def document(**overrides: t.Any) -> dict[str, t.Any]:
+    """The templated role defaults with some variables replaced."""
+    return {**defaults(), **TEMPLATED, **overrides}
+
+
+def issue_paths(schema: dict[str, t.Any], instance: dict[str, t.Any]) -> list[str]:
+    """The variable path of every issue, as the validate action reports them."""
+    return [issue.path for issue in sv.validate_instance(schema, instance)]
+
+
+def test_defaults_are_in_argument_specs_and_schema(schema: dict[str, t.Any]) -> None:
+    """Every default variable is an argument spec option and a schema property, and nothing more is declared."""
+    names = set(defaults())
+    assert names == set(spec_options())
+    assert names == set(sv.declared_variables(schema))
+    assert names == set(schema["required"])
+    assert all(name.startswith(PREFIX) for name in names)
+
+
+def test_argument_spec_defaults_and_types_match(schema: dict[str, t.Any]) -> None:
+    """The argument specs document the defaults of defaults/main.yml with the schema's types."""
+    json_types = {"list": "array", "bool": "boolean", "path": "string", "str": "string", "int": "integer",
+                  "dict": "object"}
+    for name, option in spec_options().items():
+        assert option["default"] == defaults()[name], name
+        assert option.get("description"), name
+        prop = schema["properties"][name]
+        declared = prop.get("type") or schema["$defs"][prop["$ref"].rsplit("/", 1)[1]]["type"]
+        assert json_types[option["type"]] == declared, name
+        if "choices" in option:
+            assert option["choices"] == prop["enum"], name
+
+
+def test_templated_defaults_are_valid(schema: dict[str, t.Any]) -> None:
+    """The role with no variables set passes its own schema once its templates are rendered."""
+    assert issue_paths(schema, document()) == []
+
+
+def test_every_field_has_title_and_description(schema: dict[str, t.Any]) -> None:
+    """Each property says what it is, for the validate action's messages."""
+    for name, prop in schema["properties"].items():
+        assert prop.get("title") and prop.get("description"), name
+    for rule in schema["allOf"]:
+        assert rule.get("title") and rule.get("description")
+
+
+@pytest.mark.parametrize(("overrides", "path"), [
+    ({"flannel_mode": "kube"}, "flannel_mode"),
+    ({"flannel_group": "overlay-nodes"}, "flannel_group"),
+    ({"flannel_etcd_endpoints": ["10.0.0.11:2379"]}, "flannel_etcd_endpoints"),
+    ({"flannel_etcd_endpoints": ["https://a:2379,https://b:2379"]}, "flannel_etcd_endpoints"),
+    ({"flannel_etcd_ca_cert": "etc/etcd/pki/ca.crt"}, "flannel_etcd_ca_cert"),
+    ({"flannel_etcd_pki_dir": "relative/pki"}, "flannel_etcd_pki_dir"),
+    ({"flannel_prefix": "coreos.com/network"}, "flannel_prefix"),
+    ({"flannel_etcd_api": "v4"}, "flannel_etcd_api"),
+    ({"flannel_network": "10.5.0.0"}, "flannel_network"),
+    ({"flannel_network": "10.5.0.0/30"}, "flannel_network"),
+    ({"flannel_network": "300.5.0.0/16"}, "flannel_network"),
+    ({"flannel_subnet_len": 1}, "flannel_subnet_len"),
+    ({"flannel_subnet_len": 31}, "flannel_subnet_len"),
+    ({"flannel_subnet_min": "10.5.1"}, "flannel_subnet_min"),
+    ({"flannel_backend_type": "wireguard"}, "flannel_backend_type"),
+    ({"flannel_backend_vni": 16777216}, "flannel_backend_vni"),
+    ({"flannel_backend_port": 0}, "flannel_backend_port"),
+    ({"flannel_link_mtu": 500}, "flannel_link_mtu"),
+    ({"flannel_overlay_mtu": 67}, "flannel_overlay_mtu"),
+    ({"flannel_public_ip": "h1.example"}, "flannel_public_ip"),
+    ({"flannel_interface": "a-very-long-interface"}, "flannel_interface"),
+    ({"flannel_install": "tarball"}, "flannel_install"),
+    ({"flannel_url": "downloads.example/flanneld"}, "flannel_url"),
+    ({"flannel_checksum": "md5:0123456789abcdef0123456789abcdef"}, "flannel_checksum"),
+    ({"flannel_checksum": "sha256:abc"}, "flannel_checksum"),
+    ({"flannel_binary_path": "flanneld"}, "flannel_binary_path"),
+    ({"flannel_image": "flanneld"}, "flannel_image"),
+    ({"flannel_extra_args": ["v=2"]}, "flannel_extra_args"),
+    ({"flannel_lease_timeout": 1}, "flannel_lease_timeout"),
+    ({"flannel_engine": "containerd"}, "flannel_engine"),
+    ({"flannel_engine_network": "-flannel"}, "flannel_engine_network"),
+    ({"flannel_engine_bridge": "flannel-bridge-0"}, "flannel_engine_bridge"),
+    ({"flannel_engine_bridge": ""}, "flannel_engine_bridge"),
+    ({"flannel_ip_masq": "yes"}, "flannel_ip_masq"),
+])
+def test_bad_values_are_refused_by_path(schema: dict[str, t.Any], overrides: dict[str, t.Any], path: str) -> None:
+    """Each bad value is reported under its variable."""
+    paths = issue_paths(schema, document(**overrides))
+    assert paths and all(p.startswith(path) for p in paths), paths
+
+
+def test_daemonless_mode_needs_plain_vxlan(schema: dict[str, t.Any]) -> None:
+    """The role programs VXLAN devices itself only for vxlan without direct routing; flanneld takes every backend."""
+    assert issue_paths(schema, document(flannel_backend_type="host-gw")) == ["flannel_backend_type"]
+    assert issue_paths(schema, document(flannel_backend_direct_routing=True)) == ["flannel_backend_direct_routing"]
+    flanneld = {"flannel_mode": "flanneld", "flannel_url": "http://172.29.220.1:5490/flanneld",
+                "flannel_checksum": GOOD_SHA256}
+    assert issue_paths(schema, document(**flanneld, flannel_backend_type="host-gw")) == []
+    assert issue_paths(schema, document(**flanneld, flannel_backend_direct_routing=True)) == []
+
+
+def test_a_download_needs_url_and_checksum(schema: dict[str, t.Any]) -> None:
+    """flanneld from a URL is refused without its checksum; the package and daemonless modes need neither."""
+    url = "http://172.29.220.1:5490/flanneld"
+    assert issue_paths(schema, document(flannel_mode="flanneld", flannel_url=url)) == ["flannel_checksum"]
+    assert issue_paths(schema, document(flannel_mode="flanneld", flannel_checksum=GOOD_SHA256)) == ["flannel_url"]
+    assert issue_paths(schema, document(flannel_mode="flanneld", flannel_url=url, flannel_checksum=GOOD_SHA256)) == []
+    assert issue_paths(schema, document(flannel_mode="flanneld", flannel_install="package")) == []
+    assert issue_paths(schema, document(flannel_checksum="sha512:" + "ab" * 64)) == []
+
+
+def test_a_system_container_needs_an_image(schema: dict[str, t.Any]) -> None:
+    """flanneld as a system container is refused without its image."""
+    sc = {"flannel_mode": "flanneld", "flannel_install": "system_container"}
+    assert issue_paths(schema, document(**sc)) == ["flannel_image"]
+    assert issue_paths(schema, document(**sc, flannel_image="registry.example:5000/infra/flanneld:v0.26.7")) == []
+
+
+def test_unknown_variable_is_refused(schema: dict[str, t.Any]) -> None:
+    """A misspelt variable is reported instead of being ignored."""
+    assert issue_paths(schema, document(flannel_mtu=1450))
+
+
+def test_internal_vars_are_private() -> None:
+    """vars/main.yml holds only internal __flannel_* variables."""
+    names = set(load_yaml(ROLE / "vars" / "main.yml"))
+    assert names and all(name.startswith("__" + PREFIX) for name in names)
+
+
+def test_defaults_file_comments_every_variable() -> None:
+    """Each public variable in defaults/main.yml is preceded by a comment line."""
+    lines = (ROLE / "defaults" / "main.yml").read_text(encoding="utf-8").splitlines()
+    for index, line in enumerate(lines):
+        if line.startswith(PREFIX):
+            assert lines[index - 1].startswith("#"), line
+
+
+def _tasks(path: Path) -> t.Iterator[dict[str, t.Any]]:
+    """Every task of a task file, the tasks of blocks included."""
+    for task in load_yaml(path):
+        yield task
+        if "block" in task:
+            for part in ("block", "rescue", "always"):
+                yield from task.get(part, [])
+
+
+def test_role_conventions() -> None:
+    """Validation first; every task named, FQCN, loops on __flannel_* variables; templates carry the fingerprint."""
+    assert role_tasks(ROLE)[0]["containerhost.platform.validate"] == {"schema": "flannel"}
+    for path in [*(ROLE / "tasks").glob("*.yml"), ROLE / "handlers" / "main.yml"]:
+        for task in _tasks(path):
+            assert task["name"].startswith("Flannel | "), (path.name, task["name"])
+            if "block" in task:
+                continue
+            module = [key for key in task if key.startswith(("ansible.", "containerhost.platform."))]
+            assert len(module) == 1, (path.name, task["name"])
+            if "loop" in task:
+                assert task["loop_control"]["loop_var"].startswith("__flannel_"), task["name"]
+    for template in (ROLE / "templates").glob("*.j2"):
+        lines = template.read_text(encoding="utf-8").splitlines()
+        # A script's first line is its interpreter; the header follows.
+        header = lines[1:] if lines[0].startswith("#!") else lines
+        assert header[0] == "{{ ansible_managed | comment }}", template.name
+        assert f"# {FINGERPRINT}" in header, template.name
+
+
+def test_the_network_is_checked_before_any_host_changes() -> None:
+    """After validation, the first task that reaches a host is flannel_network, once, stopping every host on failure."""
+    config = load_yaml(ROLE / "tasks" / "config.yml")
+    assert [task["name"] for task in role_tasks(ROLE)][:3] == [
+        "Flannel | Validate | Variables against schemas/flannel.json",
+        "Flannel | Validate | The host is in the overlay's group and etcd is reachable through a known host",
+        "Flannel | Config | Check and write the overlay's configuration",
+    ]
+    block = config[0]
+    assert block["any_errors_fatal"] is True
+    task = block["block"][0]
+    assert task["run_once"] is True
+    assert task["containerhost.platform.flannel_network"]["expected_nodes"] == "{{ groups[flannel_group] | length }}"
+    assert task["containerhost.platform.flannel_network"]["link_mtu"] == "{{ flannel_link_mtu }}"
+
+
+def test_flanneld_unit_orders_after_etcd_and_before_the_engines() -> None:
+    """The unit template: notify type, after etcd and the network, before podman and docker, the lease file path."""
+    unit = (ROLE / "templates" / "flanneld.service.j2").read_text(encoding="utf-8")
+    assert "After=network-online.target etcd.service\n" in unit
+    assert "Wants=network-online.target\n" in unit
+    assert "Before={{ __flannel_engine_units | join(' ') }}\n" in unit
+    assert "Type=notify\n" in unit
+    engines = load_yaml(ROLE / "vars" / "main.yml")["__flannel_engine_units"]
+    assert {"podman.service", "docker.service"} <= set(engines)
+    args = load_yaml(ROLE / "vars" / "main.yml")["__flannel_flanneld_args"]
+    for flag in ("-etcd-endpoints=", "-etcd-prefix=", "-etcd-cafile=", "-etcd-certfile=", "-etcd-keyfile=",
+                 "-public-ip=", "-subnet-file=", "-iface=", "-ip-masq"):
+        assert f"'{flag}" in args, flag
+
+
+def test_the_download_is_checked() -> None:
+    """get_url carries the checksum, so a mismatch is refused before the binary is replaced."""
+    tasks = [task for task in _tasks(ROLE / "tasks" / "flanneld.yml") if "ansible.builtin.get_url" in task]
+    assert len(tasks) == 1
+    assert tasks[0]["ansible.builtin.get_url"]["checksum"] == "{{ flannel_checksum }}"
+    assert tasks[0]["ansible.builtin.get_url"]["mode"] == "0755"
