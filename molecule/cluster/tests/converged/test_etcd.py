@@ -82,3 +82,15 @@ def test_engine_on_the_nodes(host) -> None:
     if host.backend.get_hostname() not in RUNNER.get_hosts("nodes"):
         pytest.skip("not a node")
     assert host.check_output("podman info --format '{{.Store.GraphDriverName}}'") == "overlay"
+
+
+def test_overlay_on_the_nodes(host) -> None:
+    """The overlay phase ran (daemonless): the node has flannel.1 (VXLAN) and the engine's network on its subnet."""
+    if host.backend.get_hostname() not in RUNNER.get_hosts("nodes"):
+        pytest.skip("not a node")
+    link = host.check_output("ip -d link show flannel.1")
+    assert "vxlan id 1" in link and "dstport 8472" in link
+    subnet = host.check_output(". /run/flannel/subnet.env && echo $FLANNEL_SUBNET")
+    assert subnet.startswith("10.")
+    network = host.check_output("podman network inspect flannel --format '{{range .Subnets}}{{.Gateway}}{{end}}'")
+    assert network == subnet.split("/")[0]
