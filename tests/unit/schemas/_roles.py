@@ -31,3 +31,13 @@ def role_tasks(role: Path, name: str = "main.yml") -> list[dict[str, t.Any]]:
         else:
             tasks.append(task)
     return tasks
+
+
+def role_defaults(role: Path) -> dict[str, t.Any]:
+    """The role's defaults/main.yml."""
+    return load_yaml(role / "defaults" / "main.yml")
+
+
+def role_spec_options(role: Path) -> dict[str, dict[str, t.Any]]:
+    """The options of the role's main entry point (meta/argument_specs.yml)."""
+    return load_yaml(role / "meta" / "argument_specs.yml")["argument_specs"]["main"]["options"]

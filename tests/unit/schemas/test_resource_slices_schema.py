@@ -19,7 +19,7 @@ from ansible_collections.containerhost.platform.plugins.module_utils import _res
 from ansible_collections.containerhost.platform.plugins.module_utils import _unit_files as uf
 from ansible_collections.containerhost.platform.plugins.plugin_utils import _schema_validation as sv
 
-from _roles import load_yaml
+from _roles import load_yaml, role_defaults, role_spec_options
 
 COLLECTION_ROOT = Path(sv.__file__).resolve().parents[2]
 SCHEMA_PATH = COLLECTION_ROOT / "schemas" / "resource_slices.json"
@@ -56,20 +56,14 @@ EVERY_LIMIT: dict[str, t.Any] = {
 }
 
 
-@pytest.fixture(scope="module", name="schema")
-def fixture_schema() -> dict[str, t.Any]:
-    """The shipped schema, checked against the Draft 2020-12 meta-schema."""
-    return sv.load_schema(SCHEMA_PATH)
-
-
 def defaults() -> dict[str, t.Any]:
     """The role's defaults/main.yml."""
-    return load_yaml(ROLE / "defaults" / "main.yml")
+    return role_defaults(ROLE)
 
 
 def spec_options() -> dict[str, dict[str, t.Any]]:
     """The options of the role's main entry point."""
-    return load_yaml(ROLE / "meta" / "argument_specs.yml")["argument_specs"]["main"]["options"]
+    return role_spec_options(ROLE)
 
 
 def document(**overrides: t.Any) -> dict[str, t.Any]:
