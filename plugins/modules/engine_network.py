@@ -403,7 +403,8 @@ class PodmanNetwork:
                 # podman tears down what the network set up and removes its file (and, forced, the containers).
                 self.run(["network", "rm", *(["--force"] if attached else []), self.name])
             if create:
-                assert self.target is not None
+                if self.target is None:
+                    raise AssertionError("internal error: no target network")
                 created = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
                 atomic_write(self.module, self.path, render_network_file(
                     self.name, secrets.token_hex(32), created, self.target, self.dns, self.interface_name), 0o644)

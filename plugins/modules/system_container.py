@@ -728,7 +728,8 @@ class SystemContainer:
     def podman_argv(self, digest: str) -> list[str]:
         """The podman run command of a deployment of this digest."""
         values = option_values(self.name, self.layout.base, self.values)
-        assert self.ref is not None
+        if self.ref is None:
+            raise AssertionError("internal error: no image reference")
         image = f"{self.ref.name}@{digest}"
         command = [substitute(arg, values, f"command[{i}]") for i, arg in enumerate(self.params["command"] or [])]
         return podman_run_argv(
@@ -779,7 +780,8 @@ class SystemContainer:
         self.new_id = None
         after_current, after_previous = self.current_id, self.previous_id
         if self.decision.action == "new":
-            assert self.desired_digest is not None
+            if self.desired_digest is None:
+                raise AssertionError("internal error: no digest")
             self.new_id = deployment_id(self.desired_digest, next_number(self.layout.list_deployments()))
             after_current, after_previous = self.new_id, self.current_id
         elif self.decision.action in ("switch_previous", "rollback"):
@@ -1008,7 +1010,8 @@ class SystemContainer:
     def create_deployment(self) -> str:
         """Make the new deployment: root filesystem (copied from the registry, or hard links of a deployment of the
         same image), config.json and info.json, under a temporary name renamed into place when complete."""
-        assert self.new_id is not None and self.desired_digest is not None
+        if self.new_id is None or self.desired_digest is None:
+            raise AssertionError("internal error: no deployment ID or digest")
         os.makedirs(self.layout.root_dir, mode=0o755, exist_ok=True)
         os.makedirs(self.layout.deployments, mode=0o700, exist_ok=True)
         os.chmod(self.layout.base, 0o700)
@@ -1047,7 +1050,8 @@ class SystemContainer:
 
     def fetch_rootfs(self, workdir: str, rootfs: str) -> dict[str, t.Any]:
         """Copy the image by digest into an OCI layout with skopeo and unpack it; returns its ``config`` object."""
-        assert self.ref is not None and self.desired_digest is not None
+        if self.ref is None or self.desired_digest is None:
+            raise AssertionError("internal error: no image reference or digest")
         source = self.ref
         if self.ref.transport == "docker":
             source = ImageRef("docker", registry=self.ref.registry, repository=self.ref.repository,
@@ -1066,7 +1070,8 @@ class SystemContainer:
 
     def pull_podman(self) -> None:
         """Make sure podman's storage holds the image by digest (pulled once)."""
-        assert self.ref is not None and self.desired_digest is not None
+        if self.ref is None or self.desired_digest is None:
+            raise AssertionError("internal error: no image reference or digest")
         pinned = ImageRef("docker", registry=self.ref.registry, repository=self.ref.repository,
                           digest=self.desired_digest)
         podman = Podman(self.module, self.podman_bin)

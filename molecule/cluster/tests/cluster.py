@@ -66,5 +66,5 @@ def longest_failure_streak(log: str) -> tuple[float, int, int]:
             longest, streak_start = max(longest, stamp - streak_start), None
     if streak_start is not None:
         longest = max(longest, entries[-1][0] - streak_start)
-    failures = sum(1 for _, rc in entries if rc != 0)
+    failures = sum(1 for _stamp, rc in entries if rc != 0)
     return longest, len(entries) - failures, failures

@@ -12,6 +12,7 @@ from scenario import DIGEST_KEY, HEALTH, LABEL_KEY, PUSHED, allocations, oci_con
 
 testinfra_hosts = ["h1"]
 
+
 def test_etcd_unit_active_enabled_and_healthy(host) -> None:
     """etcd.service runs the container and etcd answers its health endpoint."""
     service = host.service("etcd.service")

@@ -12,6 +12,7 @@ from scenario import DIGEST_KEY, HEALTH, LABEL_KEY, PUSHED, ROOT, allocations, o
 
 testinfra_hosts = ["h1"]
 
+
 def test_etcd_runs_v2_healthy_after_the_reboot(host) -> None:
     """The failed start left v2 current; after the reboot it runs and answers."""
     assert oci_config(host, "etcd")["annotations"][DIGEST_KEY] == PUSHED["v2"]["digest"]

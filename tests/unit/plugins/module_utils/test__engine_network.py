@@ -69,8 +69,8 @@ def test_subnet_env_refuses_garbage(text, fragment):
         ({"FLANNEL_SUBNET": "10.5.34.300/24", "FLANNEL_MTU": "1450"}, "not an address with a prefix"),
         ({"FLANNEL_SUBNET": "fd00::1/64", "FLANNEL_MTU": "1450"}, "is IPv6"),
         ({"FLANNEL_SUBNET": "10.5.34.1/24", "FLANNEL_MTU": "jumbo"}, "FLANNEL_MTU: 'jumbo' is not a number"),
-        ({"FLANNEL_SUBNET": "10.5.34.1/24", "FLANNEL_MTU": "67"}, "FLANNEL_MTU: 67 is out of range; accepted: an MTU "
-                                                                   "from 68 to 65535"),
+        ({"FLANNEL_SUBNET": "10.5.34.1/24", "FLANNEL_MTU": "67"},
+         "FLANNEL_MTU: 67 is out of range; accepted: an MTU from 68 to 65535"),
         ({"FLANNEL_SUBNET": "10.5.34.255/24", "FLANNEL_MTU": "1450"}, "is the broadcast address of 10.5.34.0/24"),
         ({"FLANNEL_SUBNET": "10.6.34.1/24", "FLANNEL_MTU": "1450", "FLANNEL_NETWORK": "10.5.0.0/16"},
          "FLANNEL_SUBNET: 10.6.34.0/24 is not inside the overlay network 10.5.0.0/16"),
@@ -104,8 +104,8 @@ def test_explicit_values_default_the_gateway():
         (("10.5.7.0/24", "10.5.7.0", 1450), "gateway: 10.5.7.0 is the network address"),
         (("10.5.7.0/24", "ten", 1450), "gateway: 'ten' is not an IPv4 address"),
         (("10.5.7.0/24", None, 65536), "mtu: 65536 is out of range"),
-        (("10.5.7.0/24", None, 1450, "10.6.0.0/16"), "subnet: 10.5.7.0/24 is not inside the overlay network "
-                                                      r"10.6.0.0/16 \(overlay_network\)"),
+        (("10.5.7.0/24", None, 1450, "10.6.0.0/16"),
+         r"subnet: 10.5.7.0/24 is not inside the overlay network 10.6.0.0/16 \(overlay_network\)"),
     ],
 )
 def test_explicit_values_refused_naming_the_option(args, fragment):

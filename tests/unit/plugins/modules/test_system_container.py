@@ -547,7 +547,6 @@ def test_missing_read_only_bind_only_warns_in_check_mode(host, run):
     assert "does not exist on the host" in run(fail=True, **args)["msg"]
 
 
-
 def test_files_are_labelled_for_the_container_when_selinux_is_on(host, run, monkeypatch):
     """With SELinux on, the container's tree and its read-write bind sources get container_file_t at its level."""
     monkeypatch.setattr(module, "selinux_state", lambda: "enforcing")
