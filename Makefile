@@ -51,22 +51,21 @@ sanity: setup ## ansible-test sanity on a copy of the collection (local Python)
 lint: setup ## ansible-lint
 	ansible-lint
 
-molecule: setup ## Every Molecule scenario, one after another
-	@set -e; for s in $$(ls molecule); do \
-	  [ -f molecule/$$s/molecule.yml ] || continue; echo "== molecule scenario $$s"; \
-	  molecule test -s $$s; done
+molecule: setup ## Every Molecule scenario, in MOLECULE_LANES (default 2) parallel lanes on testbeds of their own
+	$(VENV)/bin/python tests/tools/molecule_lanes.py
 
 scenario: setup ## One Molecule scenario: make scenario SCENARIO=name
 	molecule test -s $(SCENARIO)
 
-bench: setup ## Benchmarks on testbeds of their own: slices (slice task vs template), images (list vs task per image), cluster.yml (first run, no-op)
+bench: setup ## Benchmarks on testbeds of their own: slices (slice task vs template), images (list vs task per image), cluster.yml (first run, no-op), container_host.yml (no-op vs ping)
 	$(VENV)/bin/python tests/bench/bench_slices.py
 	$(VENV)/bin/python tests/bench/bench_images.py
 	$(VENV)/bin/python tests/bench/bench_cluster.py
+	$(VENV)/bin/python tests/bench/bench_container_host.py
 
-demo: setup ## Start test hosts and run the main playbook against them
+demo: setup ## Start test hosts and roll playbooks/container_host.yml out to them
 	$(PYTHON) tests/testbed/testbed.py up --hosts $(HOSTS) --vms $(VMS)
-	ansible-playbook -i .testbed/inventory.yml playbooks/site.yml
+	ansible-playbook -i .testbed/inventory.yml -i tests/testbed/demo playbooks/container_host.yml
 
 testbed-up: setup ## Start HOSTS container hosts and VMS VM hosts
 	$(PYTHON) tests/testbed/testbed.py up --hosts $(HOSTS) --vms $(VMS)

@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 import typing as t
@@ -126,13 +127,23 @@ def parse_parmtypes(text: str) -> dict[str, str]:
     return types
 
 
-def check_param_types(params: Mapping[str, str], types: Mapping[str, str], where: str) -> list[str]:
-    """Parameters a module does not have, and values its parameter types refuse."""
-    errors = []
+def check_param_types(params: Mapping[str, str], types: Mapping[str, str],
+                      where: str) -> tuple[list[str], list[str]]:
+    """Values the module's parameter types refuse, and names modinfo does not list.
+
+    A parameter declared without a type (module_param_call, such as nf_conntrack's hashsize) is missing from
+    modinfo's list, so an unlisted name is refused only when it is a near miss of a listed one (a typo); otherwise it
+    is returned for a warning and the kernel checks it when the module loads.
+    """
+    errors, unlisted = [], []
     for name, value in params.items():
         if name not in types:
-            known = ", ".join(sorted(types)) or "none"
-            errors.append(f"{where}: params.{name}: the module has no such parameter (it has: {known})")
+            near = difflib.get_close_matches(name, list(types), n=1, cutoff=0.8)
+            if near:
+                errors.append(f"{where}: params.{name}: the module has no such parameter (did you mean {near[0]}? "
+                              f"it has: {', '.join(sorted(types))})")
+            else:
+                unlisted.append(f"{where}: params.{name}")
             continue
         kind = types[name]
         base = kind[len("array of "):] if kind.startswith("array of ") else kind
@@ -146,7 +157,7 @@ def check_param_types(params: Mapping[str, str], types: Mapping[str, str], where
                     break
         elif base in BOOL_TYPES and any(kstrtobool(item) is None for item in items):
             errors.append(f"{where}: params.{name}: {value!r} is not a boolean ({kind}: 1/0, y/n, on/off)")
-    return errors
+    return errors, unlisted
 
 
 def render_modules_load(header_lines: Sequence[str], names: Sequence[str]) -> str | None:

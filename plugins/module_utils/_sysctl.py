@@ -45,8 +45,9 @@ HOST_NET_KEYS = frozenset((
     "net.ipv4.tcp_mem", "net.ipv4.udp_mem", "net.ipv4.inet_peer_threshold", "net.ipv4.inet_peer_minttl",
     "net.ipv4.inet_peer_maxttl", "net.nf_conntrack_max",
 ))
-# Present in every kernel's initial network namespace and in no other: their absence marks a namespace of its own.
-_INIT_NETNS_MARKERS = ("net/core/rmem_max", "net/core/wmem_max", "net/core/netdev_max_backlog")
+# Registered for the initial network namespace only, on old and new kernels alike (rmem_max and friends became
+# per-namespace in 6.x, so they cannot serve): all of them missing marks a namespace of its own.
+_INIT_NETNS_MARKERS = ("net/core/netdev_max_backlog", "net/core/message_cost", "net/ipv4/tcp_mem")
 
 # Keys that only appear once a kernel module is loaded (or a feature is enabled).
 _MODULE_HINTS = (
@@ -316,7 +317,7 @@ class ProcSys:
         """Whether this process has a network namespace of its own (the host-wide net keys are missing)."""
         if not os.path.isdir(os.path.join(self.base, "net", "core")):
             return False
-        return not any(os.path.isfile(os.path.join(self.base, marker)) for marker in _INIT_NETNS_MARKERS)
+        return not any(os.path.exists(os.path.join(self.base, marker)) for marker in _INIT_NETNS_MARKERS)
 
     def nearby_keys(self, key_path: str, limit: int = 5000) -> list[str]:
         """Dotted names of existing keys near a missing one (below its deepest existing parent, 3 levels down)."""

@@ -309,164 +309,14 @@ host_info:
           sample: 6442450944
 """
 
-import glob
-import os
-
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.containerhost.platform.plugins.module_utils._host_facts import (
-    HUGEPAGE_COUNTERS,
-    cgroup_facts,
-    hugepage_size_name,
-    nearest_existing_path,
-    numa_node,
-    parse_cgroup_layout,
-    parse_cpu_list,
-    parse_hugepage_pools,
-    parse_meminfo,
-    parse_selinux,
-    parse_systemd_version,
-    parse_tool_version,
-    statvfs_usage,
-)
+from ansible_collections.containerhost.platform.plugins.module_utils._host_gather import HostReader
 
 SUBSETS = ("systemd", "cgroup", "selinux", "engines", "cpu", "hugepages", "kernel", "storage", "memory")
 
-# Tool name -> kind, in the order they are reported.
-TOOLS = {
-    "podman": "engine",
-    "docker": "engine",
-    "buildah": "tool",
-    "skopeo": "tool",
-    "runc": "runtime",
-    "crun": "runtime",
-    "conmon": "monitor",
-}
-
 # Every host path is read below this prefix; unit tests point it at a fixture tree.
 _ROOT = "/"
-
-
-def _host_path(path: str) -> str:
-    """Map an absolute host path below _ROOT."""
-    return os.path.join(_ROOT, path.lstrip("/"))
-
-
-def _read(path: str) -> str | None:
-    """Return a host file's text, or None when it cannot be read."""
-    try:
-        with open(_host_path(path), encoding="utf-8", errors="replace") as handle:
-            return handle.read()
-    except OSError:
-        # Missing or unreadable kernel files mean "not available here", which the facts report as null/absent.
-        return None
-
-
-def _command_output(module: AnsibleModule, argv: list[str]) -> str | None:
-    """Run a command; return its stdout (stderr if stdout is empty), or None when it printed nothing."""
-    dummy_rc, out, err = module.run_command(argv)
-    return (out.strip() or err.strip()) or None
-
-
-def gather_systemd(module: AnsibleModule) -> dict:
-    """systemd version, features, whether it is PID 1, and the system state."""
-    systemctl = module.get_bin_path("systemctl")
-    version_text = _command_output(module, [systemctl, "--version"]) if systemctl else None
-    facts = parse_systemd_version(version_text or "")
-    facts["booted"] = os.path.isdir(_host_path("/run/systemd/system"))
-    # is-system-running exits non-zero for degraded, starting, offline...: the word is the answer, not the rc.
-    state = _command_output(module, [systemctl, "is-system-running"]) if systemctl else None
-    facts["state"] = state.splitlines()[0].strip() if state else None
-    return facts
-
-
-def gather_cgroup(module: AnsibleModule) -> dict:
-    """cgroup mode, mount points and available controllers."""
-    layout = parse_cgroup_layout(_read("/proc/self/mountinfo") or "")
-    if layout["mode"] == "v2":
-        return cgroup_facts(layout, None, _read(f"{layout['mountpoint']}/cgroup.controllers"))
-    return cgroup_facts(layout, _read("/proc/cgroups"), None)
-
-
-def gather_selinux(module: AnsibleModule) -> dict:
-    """SELinux status, mode and configured mode/policy."""
-    return parse_selinux(_read("/sys/fs/selinux/enforce"), _read("/etc/selinux/config"))
-
-
-def gather_engines(module: AnsibleModule) -> dict:
-    """Path, version and kind of each container engine, tool and runtime."""
-    engines = {}
-    for tool, kind in TOOLS.items():
-        path = module.get_bin_path(tool)
-        version = parse_tool_version(tool, _command_output(module, [path, "--version"]) or "") if path else None
-        engines[tool] = {"kind": kind, "present": path is not None, "path": path, "version": version}
-    return engines
-
-
-def gather_cpu(module: AnsibleModule) -> dict:
-    """Online CPUs and NUMA nodes."""
-    online = (_read("/sys/devices/system/cpu/online") or "").strip()
-    nodes = []
-    for node_dir in glob.glob(_host_path("/sys/devices/system/node/node[0-9]*")):
-        name = os.path.basename(node_dir)
-        base = f"/sys/devices/system/node/{name}"
-        nodes.append(numa_node(int(name[len("node"):]), _read(f"{base}/cpulist") or "", _read(f"{base}/meminfo")))
-    if not nodes:
-        # Kernels without NUMA support have no node directory: everything is node 0.
-        nodes.append(numa_node(0, online, _read("/proc/meminfo")))
-    cpus = parse_cpu_list(online)
-    return {"online": online, "online_cpus": cpus, "count": len(cpus), "numa_nodes": sorted(nodes, key=lambda n: n["id"])}
-
-
-def gather_hugepages(module: AnsibleModule) -> dict:
-    """Hugepage pools and the default size."""
-    pools = {}
-    for pool_dir in glob.glob(_host_path("/sys/kernel/mm/hugepages/hugepages-*kB")):
-        size = os.path.basename(pool_dir)[len("hugepages-"):]
-        base = f"/sys/kernel/mm/hugepages/hugepages-{size}"
-        pools[size] = {counter: _read(f"{base}/{counter}") for counter in HUGEPAGE_COUNTERS}
-    meminfo = parse_meminfo(_read("/proc/meminfo") or "")
-    return {"default_size": hugepage_size_name(meminfo.get("Hugepagesize")), "pools": parse_hugepage_pools(pools)}
-
-
-def gather_kernel(module: AnsibleModule) -> dict:
-    """Kernel release, version and command line."""
-    uname = os.uname()
-    return {"release": uname.release, "version": uname.version, "cmdline": (_read("/proc/cmdline") or "").strip()}
-
-
-def gather_storage(module: AnsibleModule) -> list:
-    """Filesystem size and free space for each storage path."""
-    results = []
-    paths = []
-    for path in module.params["storage_paths"]:
-        path = os.path.normpath(path)
-        if path not in paths:
-            paths.append(path)
-    for path in paths:
-        measured_at = nearest_existing_path(path, lambda p: os.path.exists(_host_path(p)))
-        usage = statvfs_usage(os.statvfs(_host_path(measured_at)))
-        results.append({"path": path, "exists": measured_at == path, "measured_at": measured_at, **usage})
-    return results
-
-
-def gather_memory(module: AnsibleModule) -> dict:
-    """Total and available memory."""
-    meminfo = parse_meminfo(_read("/proc/meminfo") or "")
-    return {"total_bytes": meminfo.get("MemTotal"), "available_bytes": meminfo.get("MemAvailable")}
-
-
-GATHERERS = {
-    "systemd": gather_systemd,
-    "cgroup": gather_cgroup,
-    "selinux": gather_selinux,
-    "engines": gather_engines,
-    "cpu": gather_cpu,
-    "hugepages": gather_hugepages,
-    "kernel": gather_kernel,
-    "storage": gather_storage,
-    "memory": gather_memory,
-}
 
 
 def main() -> None:
@@ -490,10 +340,11 @@ def main() -> None:
 
     wanted = set(module.params["gather_subset"])
     subsets = SUBSETS if "all" in wanted else [name for name in SUBSETS if name in wanted]
+    reader = HostReader(module, _ROOT)
     host_info = {}
     for name in subsets:
         try:
-            host_info[name] = GATHERERS[name](module)
+            host_info[name] = reader.gather(name, module.params["storage_paths"])
         except ValueError as exc:
             # Only a malformed kernel file gets here: name the group instead of showing a traceback.
             module.fail_json(msg=f"could not gather the {name} facts: {exc}")

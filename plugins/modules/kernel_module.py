@@ -22,7 +22,7 @@ description:
     RV(reload_required) with a warning.
   - When a module cannot be loaded or unloaded here (it does not exist for this kernel, the kernel's modules are
     not installed, no C(CAP_SYS_MODULE), module loading disabled, in use), the task fails before changing anything,
-    or with O(unavailable=report) returns it in RV(skipped) with the reason. In a container, modules are not loaded
+    or with O(unavailable=report) returns it in RV(skipped_modules) with the reason. In a container, modules are not loaded
     or unloaded at all by default (O(in_container)), because the kernel is the host's.
   - Files are written atomically, root-owned with mode V(0644), with an C(Ansible managed) header and the
     fingerprint C(# containerhost.platform:kernel_module); a file that would list nothing is removed.
@@ -80,14 +80,14 @@ options:
     description:
       - What happens when a module cannot be loaded or unloaded here.
       - V(fail) fails the task before anything changes, naming the modules and the reasons.
-      - V(report) returns them in RV(skipped) with the reasons (and warns), changes the others and writes the files.
+      - V(report) returns them in RV(skipped_modules) with the reasons (and warns), changes the others and writes the files.
     type: str
     choices: [fail, report]
     default: fail
   in_container:
     description:
       - What happens in a container, which shares the host's kernel.
-      - V(skip) loads and unloads nothing and returns the modules that would need it in RV(skipped) (whatever
+      - V(skip) loads and unloads nothing and returns the modules that would need it in RV(skipped_modules) (whatever
         O(unavailable) says); the files are written.
       - V(apply) treats the container like a host (it then needs C(CAP_SYS_MODULE) and the host's modules).
     type: str
@@ -224,7 +224,7 @@ changed_modules:
   type: list
   elements: str
   sample: [br_netfilter]
-skipped:
+skipped_modules:
   description: Modules that needed loading or unloading but were not, each with the reason.
   returned: always
   type: dict
@@ -512,7 +512,7 @@ class KernelModuleManager:
     def _check_params(self) -> None:
         """Parameters of modules to load or reload, or whose options change, against the module's parameter types."""
         previous = self._previous_options()
-        errors = []
+        errors, unlisted = [], []
         for entry in self.entries:
             if not entry.params or entry.skipped or self.modprobe is None:
                 continue
@@ -520,9 +520,14 @@ class KernelModuleManager:
                 continue
             types = self.modprobe.parmtypes(entry.name)
             if types is not None:
-                errors.extend(check_param_types(entry.params, types, entry.where))
+                entry_errors, entry_unlisted = check_param_types(entry.params, types, entry.where)
+                errors.extend(entry_errors)
+                unlisted.extend(entry_unlisted)
         if errors:
             self.module.fail_json(msg="; ".join(errors))
+        if unlisted:
+            self.module.warn(f"{', '.join(unlisted)}: not listed by modinfo (declared without a type, as nf_conntrack's "
+                             "hashsize is); the kernel checks it when the module loads")
 
     def _previous_options(self) -> dict[str, dict[str, str]]:
         """The parameters our modprobe.d file gives each module now."""
@@ -629,7 +634,7 @@ class KernelModuleManager:
             "modules": [entry.result() for entry in self.entries],
             "loaded": [entry.name for entry in self.entries if entry.loaded],
             "changed_modules": [entry.name for entry in self.entries if entry.changed],
-            "skipped": {entry.name: entry.skipped for entry in self.entries if entry.skipped},
+            "skipped_modules": {entry.name: entry.skipped for entry in self.entries if entry.skipped},
             "reload_required": [entry.name for entry in self.entries if entry.reload_required],
             "files_changed": files_changed,
             "container": self.container,

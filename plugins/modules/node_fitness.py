@@ -244,7 +244,6 @@ msg:
   sample: "unfit: 2 of 9 checks failed: cgroup_v2, engines[podman>=4.0]"
 """
 
-import glob
 import os
 import typing as t
 
@@ -266,119 +265,12 @@ from ansible_collections.containerhost.platform.plugins.module_utils._fitness im
     time_sync_facts,
     validate_requirements,
 )
-from ansible_collections.containerhost.platform.plugins.module_utils._host_facts import (
-    HUGEPAGE_COUNTERS,
-    cgroup_facts,
-    hugepage_size_name,
-    nearest_existing_path,
-    numa_node,
-    parse_cgroup_layout,
-    parse_cpu_list,
-    parse_hugepage_pools,
-    parse_meminfo,
-    parse_selinux,
-    parse_tool_version,
-    statvfs_usage,
-)
+from ansible_collections.containerhost.platform.plugins.module_utils._host_facts import hugepage_size_name
+from ansible_collections.containerhost.platform.plugins.module_utils._host_gather import HostReader
 from ansible_collections.containerhost.platform.plugins.module_utils._hugepages import HostHugepages
-
-# Tool name -> kind, as host_info reports them.
-TOOLS = {"podman": "engine", "docker": "engine", "buildah": "tool", "skopeo": "tool", "runc": "runtime",
-         "crun": "runtime", "conmon": "monitor"}
 
 # Every host path is read below this prefix; unit tests point it at a fixture tree.
 _ROOT = "/"
-
-
-def _host_path(path: str) -> str:
-    """Map an absolute host path below _ROOT."""
-    return os.path.join(_ROOT, path.lstrip("/"))
-
-
-def _read(path: str) -> str | None:
-    """Return a host file's text, or None when it cannot be read."""
-    try:
-        with open(_host_path(path), encoding="utf-8", errors="replace") as handle:
-            return handle.read()
-    except OSError:
-        # Missing or unreadable kernel files mean "not available here", which the facts report as null/absent.
-        return None
-
-
-# ---- the host_info groups, gathered as host_info gathers them (a module cannot import another module's code)
-
-def gather_cgroup(module: AnsibleModule) -> dict:
-    """cgroup mode, mount points and available controllers."""
-    layout = parse_cgroup_layout(_read("/proc/self/mountinfo") or "")
-    if layout["mode"] == "v2":
-        return cgroup_facts(layout, None, _read(f"{layout['mountpoint']}/cgroup.controllers"))
-    return cgroup_facts(layout, _read("/proc/cgroups"), None)
-
-
-def gather_selinux(module: AnsibleModule) -> dict:
-    """SELinux status, mode and configured mode/policy."""
-    return parse_selinux(_read("/sys/fs/selinux/enforce"), _read("/etc/selinux/config"))
-
-
-def gather_engines(module: AnsibleModule) -> dict:
-    """Path, version and kind of each container engine, tool and runtime."""
-    engines = {}
-    for tool, kind in TOOLS.items():
-        path = module.get_bin_path(tool)
-        version = None
-        if path:
-            dummy_rc, out, err = module.run_command([path, "--version"])
-            version = parse_tool_version(tool, out.strip() or err.strip())
-        engines[tool] = {"kind": kind, "present": path is not None, "path": path, "version": version}
-    return engines
-
-
-def gather_cpu(module: AnsibleModule) -> dict:
-    """Online CPUs and NUMA nodes."""
-    online = (_read("/sys/devices/system/cpu/online") or "").strip()
-    nodes = []
-    for node_dir in glob.glob(_host_path("/sys/devices/system/node/node[0-9]*")):
-        name = os.path.basename(node_dir)
-        base = f"/sys/devices/system/node/{name}"
-        nodes.append(numa_node(int(name[len("node"):]), _read(f"{base}/cpulist") or "", _read(f"{base}/meminfo")))
-    if not nodes:
-        # Kernels without NUMA support have no node directory: everything is node 0.
-        nodes.append(numa_node(0, online, _read("/proc/meminfo")))
-    cpus = parse_cpu_list(online)
-    return {"online": online, "online_cpus": cpus, "count": len(cpus), "numa_nodes": sorted(nodes, key=lambda n: n["id"])}
-
-
-def gather_hugepages(module: AnsibleModule) -> dict:
-    """Hugepage pools and the default size."""
-    pools = {}
-    for pool_dir in glob.glob(_host_path("/sys/kernel/mm/hugepages/hugepages-*kB")):
-        size = os.path.basename(pool_dir)[len("hugepages-"):]
-        base = f"/sys/kernel/mm/hugepages/hugepages-{size}"
-        pools[size] = {counter: _read(f"{base}/{counter}") for counter in HUGEPAGE_COUNTERS}
-    meminfo = parse_meminfo(_read("/proc/meminfo") or "")
-    return {"default_size": hugepage_size_name(meminfo.get("Hugepagesize")), "pools": parse_hugepage_pools(pools)}
-
-
-def gather_kernel(module: AnsibleModule) -> dict:
-    """Kernel release, version and command line."""
-    uname = os.uname()
-    return {"release": uname.release, "version": uname.version, "cmdline": (_read("/proc/cmdline") or "").strip()}
-
-
-def gather_storage(module: AnsibleModule, paths: list[str]) -> list:
-    """Filesystem size and free space for each path."""
-    results = []
-    for path in paths:
-        measured_at = nearest_existing_path(path, lambda p: os.path.exists(_host_path(p)))
-        usage = statvfs_usage(os.statvfs(_host_path(measured_at)))
-        results.append({"path": path, "exists": measured_at == path, "measured_at": measured_at, **usage})
-    return results
-
-
-def gather_memory(module: AnsibleModule) -> dict:
-    """Total and available memory."""
-    meminfo = parse_meminfo(_read("/proc/meminfo") or "")
-    return {"total_bytes": meminfo.get("MemTotal"), "available_bytes": meminfo.get("MemAvailable")}
 
 
 # ---- the extra facts
@@ -395,15 +287,16 @@ def gather_hugepages_nodes(host: HostHugepages) -> list[dict]:
     return nodes
 
 
-def gather_time_sync(module: AnsibleModule) -> dict:
+def gather_time_sync(reader: HostReader) -> dict:
     """What each available time source says about the clock."""
+    module = reader.module
     evidence = []
     timedatectl = module.get_bin_path("timedatectl")
     if timedatectl:
         rc, out, dummy_err = module.run_command([timedatectl, "show", "-p", "NTPSynchronized"])
         # Without timedated on the bus (in many containers) it fails: that source has no answer.
         evidence.append({"source": "timedatectl", "synced": parse_timedatectl(out) if rc == 0 else None})
-    if os.path.exists(_host_path("/run/systemd/timesync/synchronized")):
+    if os.path.exists(reader.path("/run/systemd/timesync/synchronized")):
         evidence.append({"source": "systemd-timesyncd", "synced": True})
     chronyc = module.get_bin_path("chronyc")
     if chronyc:
@@ -416,46 +309,38 @@ def gather_time_sync(module: AnsibleModule) -> dict:
     return time_sync_facts(evidence)
 
 
-def gather_kernel_modules(names: list[str], release: str) -> dict:
+def gather_kernel_modules(reader: HostReader, names: list[str], release: str) -> dict:
     """Each module: loaded (/proc/modules), built-in (modules.builtin, /sys/module) or None."""
-    loaded = parse_proc_modules(_read("/proc/modules"))
-    builtin = parse_modules_builtin(_read(f"/lib/modules/{release}/modules.builtin"))
-    return {name: module_state(name, loaded, builtin, os.path.isdir(_host_path(f"/sys/module/{module_name(name)}")))
+    loaded = parse_proc_modules(reader.read("/proc/modules"))
+    builtin = parse_modules_builtin(reader.read(f"/lib/modules/{release}/modules.builtin"))
+    return {name: module_state(name, loaded, builtin, os.path.isdir(reader.path(f"/sys/module/{module_name(name)}")))
             for name in names}
 
 
-def gather_sysctls(keys: list[str]) -> dict:
+def gather_sysctls(reader: HostReader, keys: list[str]) -> dict:
     """Each sysctl's value with blanks normalised, or None when it does not exist."""
     values = {}
     for key in keys:
-        text = _read(sysctl_path(key))
+        text = reader.read(sysctl_path(key))
         values[key] = None if text is None else " ".join(text.split())
     return values
 
 
 def gather_facts(module: AnsibleModule, requirements: dict[str, t.Any]) -> dict[str, t.Any]:
     """The fact set the requirements need."""
-    gatherers: dict[str, t.Callable[[AnsibleModule], t.Any]] = {
-        "cgroup": gather_cgroup, "selinux": gather_selinux, "engines": gather_engines, "cpu": gather_cpu,
-        "hugepages": gather_hugepages, "kernel": gather_kernel, "memory": gather_memory,
-    }
-    paths = list(dict.fromkeys(disk["path"] for disk in requirements.get("disk_free", [])))
-    facts: dict[str, t.Any] = {}
-    for subset in needed_subsets(requirements):
-        if subset == "storage":
-            facts["storage"] = gather_storage(module, paths)
-        else:
-            facts[subset] = gatherers[subset](module)
+    reader = HostReader(module, _ROOT)
+    paths = [disk["path"] for disk in requirements.get("disk_free", [])]
+    facts: dict[str, t.Any] = {subset: reader.gather(subset, paths) for subset in needed_subsets(requirements)}
     host = HostHugepages(_ROOT)
     facts["container"] = host.container()
     if any(pool["node"] is not None for pool in requirements.get("hugepages_free", [])):
         facts["hugepages_nodes"] = gather_hugepages_nodes(host)
     if requirements.get("time_synced"):
-        facts["time_sync"] = gather_time_sync(module)
+        facts["time_sync"] = gather_time_sync(reader)
     if "kernel_modules" in requirements:
-        facts["kernel_modules"] = gather_kernel_modules(requirements["kernel_modules"], facts["kernel"]["release"])
+        facts["kernel_modules"] = gather_kernel_modules(reader, requirements["kernel_modules"], facts["kernel"]["release"])
     if "sysctls" in requirements:
-        facts["sysctls"] = gather_sysctls(list(requirements["sysctls"]))
+        facts["sysctls"] = gather_sysctls(reader, list(requirements["sysctls"]))
     return facts
 
 

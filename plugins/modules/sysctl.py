@@ -17,7 +17,7 @@ description:
   - Values are written to C(/proc/sys) and read back; a value the kernel did not keep (clamped or rounded) fails the
     task with the key, the wanted and the kept value, before the file is written.
   - Keys that cannot be changed from where the module runs, such as host-wide keys in a container or any key under a
-    read-only C(/proc/sys), are not written live and are returned in RV(skipped) with the reason (and a warning);
+    read-only C(/proc/sys), are not written live and are returned in RV(skipped_keys) with the reason (and a warning);
     the file is still written.
   - The file is written atomically, root-owned with mode V(0644), only when its content, owner or mode differs; it
     starts with an C(Ansible managed) header and the fingerprint C(# containerhost.platform:sysctl).
@@ -69,7 +69,7 @@ options:
     description:
       - What happens, in a container, to a host-wide key (one not held by the container's own network, IPC or UTS
         namespace) whose live value differs.
-      - V(skip) leaves it and reports it in RV(skipped), because writing it from a privileged container would
+      - V(skip) leaves it and reports it in RV(skipped_keys), because writing it from a privileged container would
         change the kernel of the host and of every container on it. V(apply) writes it where the kernel allows.
       - Keys of the container's own namespaces are written in both cases.
     type: str
@@ -159,7 +159,7 @@ live_changed:
   type: list
   elements: str
   sample: [net.core.somaxconn, vm.max_map_count]
-skipped:
+skipped_keys:
   description:
     - Keys whose live value differs but was not written, each with the reason. Their file entries are written.
   returned: always
@@ -471,7 +471,7 @@ class SysctlManager:
             "file": self.path,
             "file_changed": self.file_changed,
             "live_changed": list(self.live_changed),
-            "skipped": dict(self.skipped),
+            "skipped_keys": dict(self.skipped),
             "values": values,
             "namespaced": dict(self.namespaced),
             "overridden": self.overridden,

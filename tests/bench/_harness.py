@@ -6,6 +6,8 @@
 
 from __future__ import annotations
 
+import argparse
+import contextlib
 import json
 import os
 import statistics
@@ -53,6 +55,15 @@ def bench_env(testbed_defaults: dict[str, str]) -> dict[str, str]:
     return env
 
 
+def bench_parser(doc: str | None, default_output: Path, repeat: int, repeat_help: str) -> argparse.ArgumentParser:
+    """The options every bench takes: --repeat, --output and --keep-testbed; a bench adds its own."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeat", type=int, default=repeat, help=repeat_help)
+    parser.add_argument("--output", type=Path, default=default_output, help="where to write the JSON results")
+    parser.add_argument("--keep-testbed", action="store_true", help="leave the hosts up afterwards (for debugging)")
+    return parser
+
+
 class Harness:
     """Runs the testbed tool and timed bench playbooks with one environment."""
 
@@ -66,6 +77,21 @@ class Harness:
         done = subprocess.run([sys.executable, str(TESTBED), *args], env=self.env, check=True, text=True,
                               stdout=subprocess.PIPE if capture else sys.stderr)
         return done.stdout or ""
+
+    @contextlib.contextmanager
+    def testbed_up(self, keep: bool, *up_args: str) -> t.Iterator[None]:
+        """The bench's testbed (testbed.py up with up_args) for the with-block, torn down after it unless kept."""
+        log(f"starting the testbed ({' '.join(up_args)}; instance {self.env['CHTB_INSTANCE']}, "
+            f"state {self.env['CHTB_STATE']})")
+        try:
+            self.testbed("up", *up_args)
+            yield
+        finally:
+            if keep:
+                log("leaving the testbed up (--keep-testbed)")
+            else:
+                log("tearing the testbed down")
+                self.testbed("down")
 
     def run_playbook(self, name: str | Path, vars_file: Path, extra_env: dict[str, str] | None = None,
                      extra_args: tuple[str, ...] = ()) -> dict[str, t.Any]:

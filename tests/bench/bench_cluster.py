@@ -16,7 +16,6 @@ otherwise; it is torn down at the end.
 
 from __future__ import annotations
 
-import argparse
 import json
 import platform
 import sys
@@ -26,7 +25,7 @@ import typing as t
 
 from pathlib import Path
 
-from _harness import OUTPUT_DIR, REPO, Harness, bench_env, log, median
+from _harness import OUTPUT_DIR, REPO, Harness, bench_env, bench_parser, log, median
 
 DEFAULT_OUTPUT = OUTPUT_DIR / "cluster.json"
 HOSTS = 3
@@ -57,10 +56,7 @@ def table(summary: dict[str, dict[str, float]], hosts: int, repeat: int) -> str:
 
 def main() -> int:
     """Bring up the hosts, measure rounds of reset / first run / no-op re-run, write the results, tear down."""
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--repeat", type=int, default=1, help="rounds (the median is reported)")
-    parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help="where to write the JSON results")
-    parser.add_argument("--keep-testbed", action="store_true", help="leave the hosts up afterwards (for debugging)")
+    parser = bench_parser(__doc__, DEFAULT_OUTPUT, 1, "rounds (the median is reported)")
     args = parser.parse_args()
     if args.repeat < 1:
         parser.error("--repeat must be at least 1")
@@ -77,9 +73,7 @@ def main() -> int:
         vars_file.write_text(json.dumps({"etcd_pki_dir": str(Path(workdir) / "etcd-pki"), "cluster_reset_confirm": "yes",
                                          "container_runtime_trust_manage": False}), encoding="utf-8")
         extra = ("-i", str(groups_file))
-        log(f"starting {HOSTS} container hosts (instance {env['CHTB_INSTANCE']}, state {env['CHTB_STATE']})")
-        try:
-            bench.testbed("up", "--hosts", str(HOSTS), "--vms", "0")
+        with bench.testbed_up(args.keep_testbed, "--hosts", str(HOSTS), "--vms", "0"):
             for round_index in range(args.repeat):
                 bench.run_playbook(RESET, vars_file, extra_args=extra)
                 log(f"round {round_index + 1}/{args.repeat}: first run")
@@ -91,12 +85,6 @@ def main() -> int:
                                        f"(first changed={first['changed']}, re-run changed={noop['changed']})")
                 runs["first"].append(first)
                 runs["noop"].append(noop)
-        finally:
-            if args.keep_testbed:
-                log("leaving the testbed up (--keep-testbed)")
-            else:
-                log("tearing the testbed down")
-                bench.testbed("down")
 
     summary = {phase: {kind: median([run[kind] for run in results]) for kind in ("wall_seconds", "task_seconds")}
                for phase, results in runs.items()}

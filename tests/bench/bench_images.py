@@ -22,7 +22,6 @@ say otherwise; it is torn down at the end.
 
 from __future__ import annotations
 
-import argparse
 import json
 import platform
 import sys
@@ -32,7 +31,7 @@ import typing as t
 
 from pathlib import Path
 
-from _harness import OUTPUT_DIR, Harness, bench_env, log, median
+from _harness import OUTPUT_DIR, Harness, bench_env, bench_parser, log, median
 
 DEFAULT_OUTPUT = OUTPUT_DIR / "images.json"
 HOSTS = 3
@@ -135,14 +134,11 @@ def compare(bench: Bench, repeat: int) -> dict[str, dict[str, list[dict[str, t.A
 
 def main() -> int:
     """Bring up the hosts and the registry, push the images, measure, write the results, tear down."""
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = bench_parser(__doc__, DEFAULT_OUTPUT, 3, "rounds of each approach (the median is reported)")
     parser.add_argument("--images", type=int, default=10, help="images to pull (default 10)")
     parser.add_argument("--state", choices=["present", "latest"], default="latest",
                         help="state of every entry: latest (default; the no-op run asks the registry for each "
                              "tag) or present (the no-op run only looks at local storage)")
-    parser.add_argument("--repeat", type=int, default=3, help="rounds of each approach (the median is reported)")
-    parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help="where to write the JSON results")
-    parser.add_argument("--keep-testbed", action="store_true", help="leave the hosts up afterwards (for debugging)")
     args = parser.parse_args()
     if min(args.images, args.repeat) < 1 or args.images > 99:
         parser.error("--images must be 1..99 and --repeat at least 1")
@@ -152,21 +148,12 @@ def main() -> int:
 
     with tempfile.TemporaryDirectory(prefix="bench-images-") as workdir:
         bench = Bench(env, Path(workdir))
-        log(f"starting {HOSTS} container hosts and the registry (instance {env['CHTB_INSTANCE']}, "
-            f"state {env['CHTB_STATE']})")
-        try:
-            bench.testbed("up", "--hosts", str(HOSTS), "--vms", "0", "--registry")
+        with bench.testbed_up(args.keep_testbed, "--hosts", str(HOSTS), "--vms", "0", "--registry"):
             registry = bench.registry()
             log(f"pushing {args.images} test images to {registry}")
             entries = bench.push_images(registry, args.images, args.state)
             bench.playbook("images_setup.yml")  # also warms SSH (ControlPersist) before measuring
             runs = compare(bench, args.repeat)
-        finally:
-            if args.keep_testbed:
-                log("leaving the testbed up (--keep-testbed)")
-            else:
-                log("tearing the testbed down")
-                bench.testbed("down")
 
     summary = summarise(runs)
     results = {

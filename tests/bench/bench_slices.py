@@ -20,7 +20,6 @@ a testbed someone else is using.
 
 from __future__ import annotations
 
-import argparse
 import json
 import platform
 import shlex
@@ -32,7 +31,7 @@ import typing as t
 
 from pathlib import Path
 
-from _harness import OUTPUT_DIR, Harness, bench_env, log, median
+from _harness import OUTPUT_DIR, Harness, bench_env, bench_parser, log, median
 
 DEFAULT_OUTPUT = OUTPUT_DIR / "resource_slices.json"
 # Where the module's payload is kept on the host for the module-only timings.
@@ -219,16 +218,13 @@ def table(comparison: dict[str, t.Any], scaling: list[dict[str, t.Any]]) -> str:
 
 def main() -> int:
     """Bring up one host, measure, write the results, tear the host down."""
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = bench_parser(__doc__, DEFAULT_OUTPUT, 1,
+                          "runs of the module vs template comparison (the median is reported; each template run "
+                          "of 200 slices takes minutes)")
     parser.add_argument("--slices", type=int, default=200, help="slices for the module vs template comparison")
     parser.add_argument("--counts", default="1,10,100,1000", help="slice counts for the module's own time")
-    parser.add_argument("--repeat", type=int, default=1,
-                        help="runs of the module vs template comparison (the median is reported; each template run "
-                             "of 200 slices takes minutes)")
     parser.add_argument("--scaling-repeat", type=int, default=3,
                         help="runs per slice count of the module's own time (the median is reported)")
-    parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help="where to write the JSON results")
-    parser.add_argument("--keep-testbed", action="store_true", help="leave the host up afterwards (for debugging)")
     args = parser.parse_args()
     counts = [int(count) for count in args.counts.split(",") if count.strip()]
     if min(args.slices, args.repeat, args.scaling_repeat) < 1 or not counts or min(counts) < 1:
@@ -239,19 +235,11 @@ def main() -> int:
 
     with tempfile.TemporaryDirectory(prefix="bench-slices-") as workdir:
         bench = Bench(env, Path(workdir))
-        log(f"starting one container host (instance {env['CHTB_INSTANCE']}, state {env['CHTB_STATE']})")
-        try:
-            bench.testbed("up", "--hosts", "1", "--vms", "0")
+        with bench.testbed_up(args.keep_testbed, "--hosts", "1", "--vms", "0"):
             bench.load_host()
             bench.playbook("cleanup.yml", 1)  # warms SSH (ControlPersist) and the host before measuring
             comparison = compare_approaches(bench, args.slices, args.repeat)
             scaling = module_scaling(bench, counts, args.scaling_repeat)
-        finally:
-            if args.keep_testbed:
-                log("leaving the testbed up (--keep-testbed)")
-            else:
-                log("tearing the testbed down")
-                bench.testbed("down")
 
     results = {
         "benchmark": "containerhost.platform.slice",

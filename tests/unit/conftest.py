@@ -2,7 +2,7 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
-"""Shared fixtures for the collection's unit tests: running a module's main() in-process."""
+"""Shared fixtures for the collection's unit tests: running a module's main() in-process against fake commands."""
 
 from __future__ import annotations
 
@@ -81,3 +81,46 @@ def module_exits(monkeypatch: pytest.MonkeyPatch) -> SimpleNamespace:
     monkeypatch.setattr(basic.AnsibleModule, "exit_json", exit_json)
     monkeypatch.setattr(basic.AnsibleModule, "fail_json", fail_json)
     return SimpleNamespace(exit=AnsibleExitJson, fail=AnsibleFailJson)
+
+
+@pytest.fixture
+def run_main(set_module_args, module_exits) -> t.Callable[..., dict[str, t.Any]]:
+    """Return a function that runs a module's main() with the given arguments and returns its result.
+
+    ``check``/``diff`` become ``_ansible_check_mode``/``_ansible_diff`` (a key of the same name in ``args`` wins);
+    ``fail=True`` expects fail_json instead of exit_json.
+    """
+
+    def _run(main: t.Callable[[], None], args: dict[str, t.Any], *, check: bool = False, diff: bool = False,
+             fail: bool = False) -> dict[str, t.Any]:
+        set_module_args({"_ansible_check_mode": check, "_ansible_diff": diff, **args})
+        with pytest.raises(module_exits.fail if fail else module_exits.exit) as exc_info:
+            main()
+        return exc_info.value.result
+
+    return _run
+
+
+@pytest.fixture
+def fake_commands(monkeypatch: pytest.MonkeyPatch) -> t.Callable[..., t.Any]:
+    """Return a function that routes AnsibleModule.run_command to ``fake.run_command`` until the test ends.
+
+    get_bin_path finds every tool in ``bin_path`` when that is a directory, or asks ``bin_path(name)`` when it is a
+    function (None: not installed). The function returns ``fake``.
+    """
+
+    def _route(fake: t.Any, bin_path: str | t.Callable[[str], str | None] = "/usr/bin") -> t.Any:
+        find = bin_path if callable(bin_path) else lambda name: f"{bin_path}/{name}"
+        monkeypatch.setattr(basic.AnsibleModule, "run_command", lambda self, *args, **kw: fake.run_command(*args, **kw))
+        monkeypatch.setattr(basic.AnsibleModule, "get_bin_path", lambda self, name, *args, **kw: find(name))
+        return fake
+
+    return _route
+
+
+@pytest.fixture
+def warnings(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every module.warn() text of the test, in order (exit_json is replaced, so the result does not carry them)."""
+    seen: list[str] = []
+    monkeypatch.setattr(basic.AnsibleModule, "warn", lambda self, text: seen.append(text))
+    return seen

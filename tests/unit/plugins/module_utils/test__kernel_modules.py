@@ -91,11 +91,13 @@ def test_parse_and_check_param_types():
     types = km.parse_parmtypes("hashsize:uint\nnf_conntrack_helper:bool\nlist:array of int\ndesc:charp\n")
     assert types == {"hashsize": "uint", "nf_conntrack_helper": "bool", "list": "array of int", "desc": "charp"}
     assert km.check_param_types({"hashsize": "0x100", "nf_conntrack_helper": "1", "list": "1,2", "desc": "x"},
-                                types, "w") == []
-    errors = km.check_param_types({"hashsiz": "1", "hashsize": "big", "nf_conntrack_helper": "maybe",
-                                   "list": "1,x"}, types, "w")
+                                types, "w") == ([], [])
+    errors, unlisted = km.check_param_types({"hashsiz": "1", "hashsize": "big", "nf_conntrack_helper": "maybe",
+                                             "list": "1,x", "expect_hashsize": "4"}, types, "w")
+    assert unlisted == ["w: params.expect_hashsize"]
     assert errors == [
-        "w: params.hashsiz: the module has no such parameter (it has: desc, hashsize, list, nf_conntrack_helper)",
+        "w: params.hashsiz: the module has no such parameter (did you mean hashsize? it has: desc, hashsize, list, "
+        "nf_conntrack_helper)",
         "w: params.hashsize: 'big' is not a number (uint)",
         "w: params.nf_conntrack_helper: 'maybe' is not a boolean (bool: 1/0, y/n, on/off)",
         "w: params.list: '1,x' is not a number (array of int)",

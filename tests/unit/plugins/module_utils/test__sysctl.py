@@ -222,9 +222,9 @@ def test_read_only_mounts_unescapes():
 
 
 def test_child_netns_is_told_by_missing_host_keys(tmp_path):
-    write_tree(tmp_path, {"net/core/somaxconn": "4096"})
+    write_tree(tmp_path, {"net/core/somaxconn": "4096", "net/core/rmem_max": "212992"})
     assert s.ProcSys(str(tmp_path)).in_child_netns()
-    write_tree(tmp_path, {"net/core/rmem_max": "212992"})
+    write_tree(tmp_path, {"net/ipv4/tcp_mem": "93327\t124439\t186654"})
     assert not s.ProcSys(str(tmp_path)).in_child_netns()
     assert not s.ProcSys(str(tmp_path / "nothing")).in_child_netns()
 

@@ -84,14 +84,6 @@ def subnet_env(tmp_path: Path) -> Path:
     return path
 
 
-@pytest.fixture
-def warnings(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """The warnings the module gives."""
-    found: list[str] = []
-    monkeypatch.setattr(basic.AnsibleModule, "warn", lambda self, text: found.append(text))
-    return found
-
-
 def run(set_module_args, module_exits, args: dict[str, t.Any], check: bool = False,
         diff: bool = False) -> dict[str, t.Any]:
     """main() with these arguments; the result (exit or failure)."""

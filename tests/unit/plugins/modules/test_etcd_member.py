@@ -13,8 +13,6 @@ from pathlib import Path
 
 import pytest
 
-from ansible.module_utils import basic
-
 from ansible_collections.containerhost.platform.plugins.modules import etcd_member
 
 FIXTURES = Path(__file__).parents[1] / "module_utils" / "fixtures" / "etcd"
@@ -77,24 +75,18 @@ class FakeCluster:
 
 
 @pytest.fixture
-def cluster(monkeypatch: pytest.MonkeyPatch) -> FakeCluster:
+def cluster(fake_commands) -> FakeCluster:
     """A fake two-member cluster."""
-    fake = FakeCluster()
-    monkeypatch.setattr(basic.AnsibleModule, "run_command", lambda self, argv, **kw: fake.run_command(argv, **kw))
-    monkeypatch.setattr(basic.AnsibleModule, "get_bin_path", lambda self, name, *a, **kw: f"/usr/bin/{name}")
-    return fake
+    return fake_commands(FakeCluster())
 
 
 @pytest.fixture
-def run(cluster, set_module_args, module_exits) -> t.Callable[..., dict[str, t.Any]]:
+def run(cluster, run_main) -> t.Callable[..., dict[str, t.Any]]:
     """Run the module; ``fail=True`` expects a failure. Returns the result."""
 
     def _run(check: bool = False, diff: bool = False, fail: bool = False, **params: t.Any) -> dict[str, t.Any]:
-        set_module_args({"endpoints": ["https://127.0.0.1:23790"], "_ansible_check_mode": check,
-                         "_ansible_diff": diff, **params})
-        with pytest.raises(module_exits.fail if fail else module_exits.exit) as exc_info:
-            etcd_member.main()
-        return exc_info.value.result
+        return run_main(etcd_member.main, {"endpoints": ["https://127.0.0.1:23790"], **params},
+                        check=check, diff=diff, fail=fail)
 
     return _run
 

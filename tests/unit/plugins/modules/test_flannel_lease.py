@@ -12,8 +12,6 @@ import typing as t
 
 import pytest
 
-from ansible.module_utils import basic
-
 from ansible_collections.containerhost.platform.plugins.modules import flannel_lease
 
 ETCDCTL = "/usr/bin/etcdctl"
@@ -112,25 +110,20 @@ class FakeEtcdctl:
 
 
 @pytest.fixture
-def etcd(monkeypatch: pytest.MonkeyPatch) -> FakeEtcdctl:
+def etcd(fake_commands) -> FakeEtcdctl:
     """A fake etcdctl holding the overlay's configuration in the v3 keyspace."""
     fake = FakeEtcdctl()
     fake.v3[f"{PREFIX}/config"] = CONFIG
-    monkeypatch.setattr(basic.AnsibleModule, "run_command", lambda self, argv, **kw: fake.run_command(argv, **kw))
-    monkeypatch.setattr(basic.AnsibleModule, "get_bin_path", lambda self, name, *a, **kw: f"/usr/bin/{name}")
-    return fake
+    return fake_commands(fake)
 
 
 @pytest.fixture
-def run(etcd, set_module_args, module_exits) -> t.Callable[..., dict[str, t.Any]]:
+def run(etcd, run_main) -> t.Callable[..., dict[str, t.Any]]:
     """Run the module; ``fail=True`` expects a failure. Returns the result."""
 
     def _run(check: bool = False, diff: bool = False, fail: bool = False, **params: t.Any) -> dict[str, t.Any]:
-        set_module_args({"endpoints": ["http://127.0.0.1:23790"], "_ansible_check_mode": check,
-                         "_ansible_diff": diff, **params})
-        with pytest.raises(module_exits.fail if fail else module_exits.exit) as exc_info:
-            flannel_lease.main()
-        return exc_info.value.result
+        return run_main(flannel_lease.main, {"endpoints": ["http://127.0.0.1:23790"], **params},
+                        check=check, diff=diff, fail=fail)
 
     return _run
 

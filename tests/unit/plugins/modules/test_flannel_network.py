@@ -14,8 +14,6 @@ from pathlib import Path
 
 import pytest
 
-from ansible.module_utils import basic
-
 from ansible_collections.containerhost.platform.plugins.modules import flannel_network
 
 FIXTURES = Path(__file__).parents[1] / "module_utils" / "fixtures"
@@ -102,32 +100,18 @@ class FakeEtcdctl:
 
 
 @pytest.fixture
-def etcd(monkeypatch: pytest.MonkeyPatch) -> FakeEtcdctl:
+def etcd(fake_commands) -> FakeEtcdctl:
     """A fake etcdctl with empty keyspaces."""
-    fake = FakeEtcdctl()
-    monkeypatch.setattr(basic.AnsibleModule, "run_command", lambda self, argv, **kw: fake.run_command(argv, **kw))
-    monkeypatch.setattr(basic.AnsibleModule, "get_bin_path", lambda self, name, *a, **kw: f"/usr/bin/{name}")
-    return fake
+    return fake_commands(FakeEtcdctl())
 
 
 @pytest.fixture
-def warnings(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """The warnings the module gives."""
-    found: list[str] = []
-    monkeypatch.setattr(basic.AnsibleModule, "warn", lambda self, text: found.append(text))
-    return found
-
-
-@pytest.fixture
-def run(etcd, warnings, set_module_args, module_exits) -> t.Callable[..., dict[str, t.Any]]:
+def run(etcd, warnings, run_main) -> t.Callable[..., dict[str, t.Any]]:
     """Run the module; ``fail=True`` expects a failure. Returns the result."""
 
     def _run(check: bool = False, diff: bool = False, fail: bool = False, **params: t.Any) -> dict[str, t.Any]:
-        set_module_args({"endpoints": ["https://127.0.0.1:23790"], "_ansible_check_mode": check,
-                         "_ansible_diff": diff, **params})
-        with pytest.raises(module_exits.fail if fail else module_exits.exit) as exc_info:
-            flannel_network.main()
-        return exc_info.value.result
+        return run_main(flannel_network.main, {"endpoints": ["https://127.0.0.1:23790"], **params},
+                        check=check, diff=diff, fail=fail)
 
     return _run
 

@@ -13,8 +13,6 @@ from pathlib import Path
 
 import pytest
 
-from ansible.module_utils import basic
-
 from ansible_collections.containerhost.platform.plugins.modules import host_info
 
 FIXTURES = Path(__file__).parents[1] / "module_utils" / "fixtures" / "host_facts"
@@ -96,7 +94,7 @@ class FakeHost:
 
 
 @pytest.fixture
-def make_host(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> t.Callable[..., FakeHost]:
+def make_host(tmp_path: Path, fake_commands, monkeypatch: pytest.MonkeyPatch) -> t.Callable[..., FakeHost]:
     """Build a fake host and point the module at it."""
 
     def _make(files: dict[str, str] | None = None, dirs: list[str] | None = None, bins: dict[str, str] | None = None,
@@ -109,8 +107,7 @@ def make_host(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> t.Callable[...
             THIS_MACHINE_COMMANDS if commands is None else commands,
         )
         monkeypatch.setattr(host_info, "_ROOT", str(tmp_path))
-        monkeypatch.setattr(basic.AnsibleModule, "get_bin_path", host.get_bin_path)
-        monkeypatch.setattr(basic.AnsibleModule, "run_command", host.run_command)
+        fake_commands(host, host.get_bin_path)
         monkeypatch.setattr(os, "uname", lambda: os.uname_result(
             ("Linux", "vm", "6.18.44-fc-v595", "#1 SMP PREEMPT_DYNAMIC @0", "x86_64")))
         return host
@@ -119,14 +116,11 @@ def make_host(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> t.Callable[...
 
 
 @pytest.fixture
-def run_module(set_module_args, module_exits) -> t.Callable[[dict[str, t.Any]], dict[str, t.Any]]:
+def run_module(run_main) -> t.Callable[[dict[str, t.Any]], dict[str, t.Any]]:
     """Run host_info.main() with the given arguments and return its result; a failure raises AnsibleFailJson."""
 
     def _run(args: dict[str, t.Any]) -> dict[str, t.Any]:
-        set_module_args(args)
-        with pytest.raises(module_exits.exit) as exc_info:
-            host_info.main()
-        return exc_info.value.result
+        return run_main(host_info.main, args)
 
     return _run
 

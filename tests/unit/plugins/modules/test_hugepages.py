@@ -115,32 +115,26 @@ class Host(t.NamedTuple):
 
 
 @pytest.fixture
-def host(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Host:
+def host(tmp_path: Path, fake_commands, monkeypatch: pytest.MonkeyPatch) -> Host:
     """A booted systemd host with an empty two-node hugepage tree."""
     kernel = FakeKernel(str(tmp_path))
     kernel.build()
     (tmp_path / "run/systemd/system").mkdir(parents=True)
-    systemctl = FakeSystemctl(tmp_path)
+    systemctl = fake_commands(FakeSystemctl(tmp_path), {"systemctl": SYSTEMCTL}.get)
     monkeypatch.setattr(hugepages, "_ROOT", str(tmp_path))
     monkeypatch.setattr(hugepages, "HostHugepages", lambda root: kernel)
-    monkeypatch.setattr(basic.AnsibleModule, "run_command", lambda self, argv, **kw: systemctl.run_command(argv, **kw))
-    monkeypatch.setattr(basic.AnsibleModule, "get_bin_path",
-                        lambda self, name, *a, **kw: SYSTEMCTL if name == "systemctl" else None)
     return Host(tmp_path, kernel, systemctl)
 
 
 @pytest.fixture
-def run(host, set_module_args, module_exits) -> t.Callable[..., dict[str, t.Any]]:
+def run(host, run_main) -> t.Callable[..., dict[str, t.Any]]:
     """Run the module; ``fail=True`` expects a failure. Returns the result; warnings are in ``_warnings``."""
 
     def _run(check: bool = False, diff: bool = False, fail: bool = False, **args: t.Any) -> dict[str, t.Any]:
         warnings: list[str] = []
-        set_module_args({**args, "_ansible_check_mode": check, "_ansible_diff": diff})
         with pytest.MonkeyPatch.context() as patcher:
             patcher.setattr(basic.AnsibleModule, "warn", lambda self, msg: warnings.append(msg))
-            with pytest.raises(module_exits.fail if fail else module_exits.exit) as exc_info:
-                hugepages.main()
-        result = exc_info.value.result
+            result = run_main(hugepages.main, args, check=check, diff=diff, fail=fail)
         result["_warnings"] = warnings
         return result
 

@@ -58,14 +58,11 @@ def fixture_host(tmp_path: Path) -> Host:
 
 
 @pytest.fixture(name="run")
-def fixture_run(host: Host, set_module_args, module_exits) -> t.Callable[..., dict[str, t.Any]]:
+def fixture_run(host: Host, run_main) -> t.Callable[..., dict[str, t.Any]]:
     """Run the module with the host's paths; returns the exit (or, with fail=True, the failure) result."""
 
     def _run(check: bool = False, diff: bool = False, fail: bool = False, **params: t.Any) -> dict[str, t.Any]:
-        set_module_args({**host.paths(), **params, "_ansible_check_mode": check, "_ansible_diff": diff})
-        with pytest.raises(module_exits.fail if fail else module_exits.exit) as info:
-            image_trust.main()
-        return info.value.result
+        return run_main(image_trust.main, {**host.paths(), **params}, check=check, diff=diff, fail=fail)
 
     return _run
 

@@ -33,7 +33,8 @@ AVAILABLE: dict[str, dict[str, t.Any]] = {
     "overlay": {"params": {"metacopy": ("N", "bool")}},
     "br_netfilter": {"deps": ["bridge"]},
     "bridge": {},
-    "nf_conntrack": {"params": {"hashsize": ("65536", "uint")}},
+    # expect_hashsize stands for a parameter declared without a type: modinfo does not list it.
+    "nf_conntrack": {"params": {"hashsize": ("65536", "uint"), "expect_hashsize": ("1024", None)}},
     "dummy": {"hidden": {"numdummies": "int"}},
     "crc32c_generic": {},
 }
@@ -93,7 +94,8 @@ class FakeKernel:
             spec = AVAILABLE.get(name)
             if spec is None:
                 return 1, "", f"modinfo: ERROR: Module {name} not found.\n"
-            types = {**{p: kind for p, (dummy, kind) in spec.get("params", {}).items()}, **spec.get("hidden", {})}
+            types = {**{p: kind for p, (dummy, kind) in spec.get("params", {}).items() if kind},
+                     **spec.get("hidden", {})}
             return 0, "".join(f"{p}:{kind}\n" for p, kind in types.items()), ""
         assert argv[0] == MODPROBE
         if argv[1] == "--resolve-alias":
@@ -135,35 +137,21 @@ class FakeKernel:
 
 
 @pytest.fixture(name="kernel")
-def fixture_kernel(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakeKernel:
+def fixture_kernel(tmp_path: Path, fake_commands, monkeypatch: pytest.MonkeyPatch) -> FakeKernel:
     root = tmp_path / "root"
     root.mkdir()
-    fake = FakeKernel(root)
     monkeypatch.setattr(kernel_module, "_ROOT", str(root))
     monkeypatch.setattr(kernel_module, "_RELEASE", RELEASE)
-    monkeypatch.setattr(basic.AnsibleModule, "run_command", lambda self, argv, **kw: fake.run_command(argv, **kw))
-    monkeypatch.setattr(basic.AnsibleModule, "get_bin_path",
-                        lambda self, name, *a, **kw: {"modprobe": MODPROBE, "modinfo": MODINFO}.get(name))
-    return fake
-
-
-@pytest.fixture(name="warnings")
-def fixture_warnings(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    seen: list[str] = []
-    monkeypatch.setattr(basic.AnsibleModule, "warn", lambda self, text: seen.append(text))
-    return seen
+    return fake_commands(FakeKernel(root), {"modprobe": MODPROBE, "modinfo": MODINFO}.get)
 
 
 @pytest.fixture(name="run")
-def fixture_run(kernel, set_module_args, module_exits) -> t.Callable[..., dict[str, t.Any]]:
+def fixture_run(kernel, run_main) -> t.Callable[..., dict[str, t.Any]]:
     """Run the module; ``fail=True`` expects a failure. Returns the result."""
 
     def _run(modules: list[dict[str, t.Any]], check: bool = False, diff: bool = False, fail: bool = False,
              **params: t.Any) -> dict[str, t.Any]:
-        set_module_args({"modules": modules, **params, "_ansible_check_mode": check, "_ansible_diff": diff})
-        with pytest.raises(module_exits.fail if fail else module_exits.exit) as info:
-            kernel_module.main()
-        return info.value.result
+        return run_main(kernel_module.main, {"modules": modules, **params}, check=check, diff=diff, fail=fail)
 
     return _run
 
@@ -186,7 +174,7 @@ def test_loads_modules_writes_files_and_verifies(kernel, run, warnings):
     ]
     assert result["loaded"] == ["overlay", "br-netfilter", "nf_conntrack", "dummy"]
     assert result["changed_modules"] == ["overlay", "br-netfilter", "nf_conntrack", "dummy"]
-    assert result["skipped"] == {} and result["reload_required"] == [] and warnings == []
+    assert result["skipped_modules"] == {} and result["reload_required"] == [] and warnings == []
     assert result["files_changed"] == ["/etc/modprobe.d/containerhost.conf", "/etc/modules-load.d/containerhost.conf"]
     assert kernel.file(LOAD_FILE) == HEADER + "overlay\nbr_netfilter\nnf_conntrack\n"
     assert kernel.file(OPTIONS_FILE) == HEADER + "options nf_conntrack hashsize=262144\noptions dummy numdummies=2\n"
@@ -211,7 +199,7 @@ def test_check_mode_predicts_exactly(kernel, run):
     assert [verb for verb in kernel.verbs() if verb.startswith("load")] == []
     assert kernel.file(LOAD_FILE) is None and not kernel.sys("overlay").exists()
     real = run(MODULES)
-    for key in ("changed", "loaded", "changed_modules", "skipped", "files_changed", "reload_required"):
+    for key in ("changed", "loaded", "changed_modules", "skipped_modules", "files_changed", "reload_required"):
         assert real[key] == predicted[key], key
     assert run(MODULES, check=True)["changed"] is False
 
@@ -265,8 +253,8 @@ def test_builtin_module_is_loaded_and_its_params_are_reported(kernel, run, warni
     assert kernel.calls == []
     assert result["loaded"] == ["ext4", "printk"]
     assert [entry["builtin"] for entry in result["modules"]] == [True, True]
-    assert result["skipped"] == {"printk": "built into the kernel: its parameters are set on the kernel command line "
-                                           "(printk.time=0)"}
+    assert result["skipped_modules"] == {"printk": "built into the kernel: its parameters are set on the kernel command line "
+                                         "(printk.time=0)"}
     assert warnings[0].startswith("not loaded or unloaded: printk (built into the kernel")
 
 
@@ -280,8 +268,8 @@ def test_unknown_module_fails_before_any_change(kernel, run):
 
 def test_unavailable_report_skips_with_reason_and_writes_files(kernel, run, warnings):
     result = run([{"name": "overlay"}, {"name": "nosuchmod"}], unavailable="report")
-    assert result["skipped"] == {"nosuchmod": f"not available for kernel {RELEASE}: modprobe: FATAL: Module "
-                                              f"nosuchmod not found in directory /lib/modules/{RELEASE}"}
+    assert result["skipped_modules"] == {"nosuchmod": f"not available for kernel {RELEASE}: modprobe: FATAL: Module "
+                                         f"nosuchmod not found in directory /lib/modules/{RELEASE}"}
     assert result["loaded"] == ["overlay"] and result["changed_modules"] == ["overlay"]
     assert kernel.file(LOAD_FILE) == HEADER + "overlay\nnosuchmod\n"
     assert warnings[0].startswith("not loaded or unloaded: nosuchmod (")
@@ -293,8 +281,8 @@ def test_container_skips_loading_with_reason_and_writes_files(kernel, run, warni
     result = run([{"name": "overlay"}, {"name": "br_netfilter"}])
     assert result["container"] == "podman"
     assert result["loaded"] == ["overlay"]
-    assert result["skipped"] == {"br_netfilter": "a container (podman) shares the host's kernel: load the module on "
-                                                 "the host (or use in_container=apply)"}
+    assert result["skipped_modules"] == {"br_netfilter": "a container (podman) shares the host's kernel: load the module on "
+                                         "the host (or use in_container=apply)"}
     assert not any(verb.startswith("load") for verb in kernel.verbs())
     assert kernel.file(LOAD_FILE) == HEADER + "overlay\nbr_netfilter\n"
     assert run([{"name": "overlay"}, {"name": "br_netfilter"}])["changed"] is False
@@ -304,8 +292,8 @@ def test_container_without_lib_modules_names_the_reason(kernel, run):
     kernel.write("/run/systemd/container", "podman\n")
     shutil.rmtree(kernel.root / "lib" / "modules")
     result = run([{"name": "br_netfilter"}], in_container="apply", unavailable="report")
-    assert result["skipped"] == {"br_netfilter": f"no /lib/modules/{RELEASE}: a container (podman) cannot load "
-                                                 "modules (they come with the host's kernel)"}
+    assert result["skipped_modules"] == {"br_netfilter": f"no /lib/modules/{RELEASE}: a container (podman) cannot load "
+                                         "modules (they come with the host's kernel)"}
     assert kernel.calls == []
 
 
@@ -324,7 +312,7 @@ def test_modules_disabled_fails(kernel, run):
 def test_modprobe_missing_is_a_reason(kernel, run, monkeypatch):
     monkeypatch.setattr(basic.AnsibleModule, "get_bin_path", lambda self, name, *a, **kw: None)
     result = run([{"name": "overlay"}], unavailable="report")
-    assert result["skipped"] == {"overlay": "modprobe is not installed (package kmod)"}
+    assert result["skipped_modules"] == {"overlay": "modprobe is not installed (package kmod)"}
 
 
 def test_absent_unloads_and_drops_from_files(kernel, run):
@@ -372,9 +360,17 @@ def test_alias_is_loaded_and_verified(kernel, run):
 
 def test_unknown_or_mistyped_parameter_fails_before_changes(kernel, run):
     result = run([{"name": "nf_conntrack", "params": {"hashsiz": 1, "hashsize": "big"}}], fail=True)
-    assert result["msg"] == ("modules[0] (nf_conntrack): params.hashsiz: the module has no such parameter (it has: "
-                             "hashsize); modules[0] (nf_conntrack): params.hashsize: 'big' is not a number (uint)")
+    assert result["msg"] == ("modules[0] (nf_conntrack): params.hashsiz: the module has no such parameter (did you "
+                             "mean hashsize? it has: hashsize); modules[0] (nf_conntrack): params.hashsize: 'big' is not a number (uint)")
     assert kernel.file(OPTIONS_FILE) is None and not kernel.sys("nf_conntrack").exists()
+
+
+def test_parameter_modinfo_does_not_list_is_loaded_with_a_warning(kernel, run, warnings):
+    result = run([{"name": "nf_conntrack", "params": {"expect_hashsize": 2048}}])
+    assert kernel.verbs()[-1] == "load nf_conntrack expect_hashsize=2048"
+    assert result["modules"][0]["params_current"] == {"expect_hashsize": "2048"}
+    assert warnings == ["modules[0] (nf_conntrack): params.expect_hashsize: not listed by modinfo (declared without a "
+                        "type, as nf_conntrack's hashsize is); the kernel checks it when the module loads"]
 
 
 def test_params_not_kept_by_the_kernel_fail_after_loading(kernel, run):
@@ -391,7 +387,7 @@ def test_modprobe_failure_fails_or_reports(kernel, run):
                              "Operation not permitted")
     assert result["rc"] == 1 and result["cmd"] == [MODPROBE, "overlay"]
     reported = run([{"name": "overlay"}], unavailable="report")
-    assert reported["skipped"]["overlay"].startswith("modprobe failed: modprobe: ERROR")
+    assert reported["skipped_modules"]["overlay"].startswith("modprobe failed: modprobe: ERROR")
 
 
 @pytest.mark.parametrize(

@@ -14,8 +14,6 @@ from pathlib import Path
 
 import pytest
 
-from ansible.module_utils import basic
-
 from ansible_collections.containerhost.platform.plugins.module_utils._mcs import McsAllocator, format_label
 from ansible_collections.containerhost.platform.plugins.modules import mcs_label
 
@@ -77,35 +75,21 @@ class FakeHost:
 
 
 @pytest.fixture
-def host(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakeHost:
+def host(tmp_path: Path, fake_commands, monkeypatch: pytest.MonkeyPatch) -> FakeHost:
     """A host with SELinux enforcing, no processes with labels and no podman."""
     fake = FakeHost(tmp_path / "root")
     fake.set_selinux("enforcing")
     monkeypatch.setattr(mcs_label, "_ROOT", str(fake.root))
-    monkeypatch.setattr(basic.AnsibleModule, "run_command", lambda self, argv, **kw: fake.run_command(argv, **kw))
-    monkeypatch.setattr(basic.AnsibleModule, "get_bin_path",
-                        lambda self, name, *a, **kw: PODMAN if name == "podman" and fake.podman_installed else None)
-    return fake
+    return fake_commands(fake, lambda name: PODMAN if name == "podman" and fake.podman_installed else None)
 
 
 @pytest.fixture
-def warnings(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Every module.warn() text of the test."""
-    seen: list[str] = []
-    monkeypatch.setattr(basic.AnsibleModule, "warn", lambda self, text: seen.append(text))
-    return seen
-
-
-@pytest.fixture
-def run(host, set_module_args, module_exits) -> t.Callable[..., dict[str, t.Any]]:
+def run(host, run_main) -> t.Callable[..., dict[str, t.Any]]:
     """Run the module against the fake host; ``fail=True`` expects a failure. Returns the result."""
 
     def _run(check: bool = False, diff: bool = False, fail: bool = False, **args: t.Any) -> dict[str, t.Any]:
-        set_module_args({"state_path": str(host.state_path), "_ansible_check_mode": check, "_ansible_diff": diff,
-                         **args})
-        with pytest.raises(module_exits.fail if fail else module_exits.exit) as exc_info:
-            mcs_label.main()
-        return exc_info.value.result
+        return run_main(mcs_label.main, {"state_path": str(host.state_path), **args}, check=check, diff=diff,
+                        fail=fail)
 
     return _run
 

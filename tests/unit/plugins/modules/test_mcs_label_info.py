@@ -28,14 +28,11 @@ def state_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 @pytest.fixture
-def run(state_path, set_module_args, module_exits) -> t.Callable[..., dict[str, t.Any]]:
+def run(state_path, run_main) -> t.Callable[..., dict[str, t.Any]]:
     """Run the module; ``fail=True`` expects a failure. Returns the result."""
 
     def _run(fail: bool = False, **args: t.Any) -> dict[str, t.Any]:
-        set_module_args({"state_path": str(state_path), **args})
-        with pytest.raises(module_exits.fail if fail else module_exits.exit) as exc_info:
-            mcs_label_info.main()
-        return exc_info.value.result
+        return run_main(mcs_label_info.main, {"state_path": str(state_path), **args}, fail=fail)
 
     return _run
 

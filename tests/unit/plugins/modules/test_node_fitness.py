@@ -13,8 +13,6 @@ from pathlib import Path
 
 import pytest
 
-from ansible.module_utils import basic
-
 from ansible_collections.containerhost.platform.plugins.modules import host_info, node_fitness
 
 FIXTURES = Path(__file__).parents[1] / "module_utils" / "fixtures" / "host_facts"
@@ -109,7 +107,7 @@ class FakeHost:
 
 
 @pytest.fixture
-def make_host(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> t.Callable[..., FakeHost]:
+def make_host(tmp_path: Path, fake_commands, monkeypatch: pytest.MonkeyPatch) -> t.Callable[..., FakeHost]:
     """Build a fake host (the VM unless told otherwise) and point both fact modules at it."""
 
     def _make(files: dict[str, str] | None = None, dirs: list[str] | None = None, bins: dict[str, str] | None = None,
@@ -118,8 +116,7 @@ def make_host(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> t.Callable[...
                         VM_BINS if bins is None else bins, VM_COMMANDS if commands is None else commands)
         monkeypatch.setattr(node_fitness, "_ROOT", str(tmp_path))
         monkeypatch.setattr(host_info, "_ROOT", str(tmp_path))
-        monkeypatch.setattr(basic.AnsibleModule, "get_bin_path", host.get_bin_path)
-        monkeypatch.setattr(basic.AnsibleModule, "run_command", host.run_command)
+        fake_commands(host, host.get_bin_path)
         monkeypatch.setattr(os, "uname", lambda: os.uname_result(("Linux", "vm1", RELEASE, "#1 SMP Debian", "x86_64")))
         return host
 
@@ -127,14 +124,11 @@ def make_host(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> t.Callable[...
 
 
 @pytest.fixture
-def run(set_module_args, module_exits) -> t.Callable[..., dict[str, t.Any]]:
+def run(run_main) -> t.Callable[..., dict[str, t.Any]]:
     """Run node_fitness.main(); ``fail=True`` expects a failure."""
 
     def _run(fail: bool = False, **args: t.Any) -> dict[str, t.Any]:
-        set_module_args(args)
-        with pytest.raises(module_exits.fail if fail else module_exits.exit) as exc_info:
-            node_fitness.main()
-        return exc_info.value.result
+        return run_main(node_fitness.main, args, fail=fail)
 
     return _run
 

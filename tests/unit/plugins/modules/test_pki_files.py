@@ -14,8 +14,6 @@ from pathlib import Path
 
 import pytest
 
-from ansible.module_utils import basic
-
 from ansible_collections.containerhost.platform.plugins.module_utils import _file_set as fs
 from ansible_collections.containerhost.platform.plugins.modules import pki_files
 
@@ -58,27 +56,17 @@ def fixture_accounts(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(pki_files, "Accounts", Accounts)
 
 
-@pytest.fixture(name="warnings")
-def fixture_warnings(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    seen: list[str] = []
-    monkeypatch.setattr(basic.AnsibleModule, "warn", lambda self, text: seen.append(text))
-    return seen
-
-
 @pytest.fixture(name="pki")
 def fixture_pki(tmp_path: Path) -> Path:
     return tmp_path / "etc" / "etcd" / "pki"
 
 
 @pytest.fixture(name="run")
-def fixture_run(set_module_args, module_exits) -> t.Callable[..., dict[str, t.Any]]:
+def fixture_run(run_main) -> t.Callable[..., dict[str, t.Any]]:
     """Run the module; ``fail=True`` expects a failure. Returns the result."""
 
     def _run(check: bool = False, diff: bool = False, fail: bool = False, **params: t.Any) -> dict[str, t.Any]:
-        set_module_args({**params, "_ansible_check_mode": check, "_ansible_diff": diff})
-        with pytest.raises(module_exits.fail if fail else module_exits.exit) as info:
-            pki_files.main()
-        return info.value.result
+        return run_main(pki_files.main, params, check=check, diff=diff, fail=fail)
 
     return _run
 

@@ -90,14 +90,6 @@ def make_run(monkeypatch: pytest.MonkeyPatch) -> t.Callable[..., FakeSystemdRun]
 
 
 @pytest.fixture
-def warnings(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Every module.warn() text of the test."""
-    seen: list[str] = []
-    monkeypatch.setattr(basic.AnsibleModule, "warn", lambda self, text: seen.append(text))
-    return seen
-
-
-@pytest.fixture
 def run_module(set_module_args, module_exits) -> t.Callable[..., dict[str, t.Any]]:
     """Run scope.main() and return its result; a failure raises AnsibleFailJson."""
 

@@ -113,7 +113,7 @@ class FakeSystemd:
 
 
 @pytest.fixture
-def systemd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakeSystemd:
+def systemd(tmp_path: Path, fake_commands, monkeypatch: pytest.MonkeyPatch) -> FakeSystemd:
     """A fake systemd with an empty unit directory; the module sees the VM's limits."""
     unit_dir = tmp_path / "system"
     unit_dir.mkdir()
@@ -121,25 +121,20 @@ def systemd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakeSystemd:
     (root / "proc" / "self").mkdir(parents=True)
     (root / "proc" / "self" / "mountinfo").write_text(
         "30 21 0:25 / /sys/fs/cgroup rw,nosuid - cgroup2 cgroup2 rw,nsdelegate\n")
-    fake = FakeSystemd(unit_dir, root)
-    monkeypatch.setattr(basic.AnsibleModule, "run_command", lambda self, argv, **kw: fake.run_command(argv, **kw))
-    monkeypatch.setattr(basic.AnsibleModule, "get_bin_path", lambda self, name, *a, **kw: f"/usr/bin/{name}")
+    fake = fake_commands(FakeSystemd(unit_dir, root))
     monkeypatch.setattr(slice_module, "host_limits", lambda module, root="/", systemctl=None: VM)
     monkeypatch.setattr(slice_module, "_ROOT", str(root))
     return fake
 
 
 @pytest.fixture
-def run(systemd, set_module_args, module_exits) -> t.Callable[..., dict[str, t.Any]]:
+def run(systemd, run_main) -> t.Callable[..., dict[str, t.Any]]:
     """Run the module; ``fail=True`` expects a failure. Returns the result."""
 
     def _run(slices: list[dict[str, t.Any]], check: bool = False, diff: bool = False, fail: bool = False,
              **extra: t.Any) -> dict[str, t.Any]:
-        set_module_args({"slices": slices, "unit_dir": str(systemd.unit_dir), "_ansible_check_mode": check,
-                         "_ansible_diff": diff, **extra})
-        with pytest.raises(module_exits.fail if fail else module_exits.exit) as exc_info:
-            slice_module.main()
-        return exc_info.value.result
+        return run_main(slice_module.main, {"slices": slices, "unit_dir": str(systemd.unit_dir), **extra},
+                        check=check, diff=diff, fail=fail)
 
     return _run
 

@@ -12,8 +12,6 @@ from pathlib import Path
 
 import pytest
 
-from ansible.module_utils import basic
-
 from ansible_collections.containerhost.platform.plugins.modules import slice_info
 
 FIXTURES = Path(__file__).parents[1] / "module_utils" / "fixtures" / "resource_control"
@@ -71,24 +69,18 @@ class FakeSystemctl:
 
 
 @pytest.fixture
-def fake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakeSystemctl:
+def fake(tmp_path: Path, fake_commands) -> FakeSystemctl:
     """Point the module at the fake systemctl; tenant.slice's unit file carries the slice module's fingerprint."""
     (tmp_path / "tenant.slice").write_text("# containerhost.platform:slice\n[Slice]\nCPUWeight=200\n")
-    systemctl = FakeSystemctl(tmp_path)
-    monkeypatch.setattr(basic.AnsibleModule, "run_command", lambda self, argv, **kw: systemctl.run_command(argv, **kw))
-    monkeypatch.setattr(basic.AnsibleModule, "get_bin_path", lambda self, name, *a, **kw: f"/usr/bin/{name}")
-    return systemctl
+    return fake_commands(FakeSystemctl(tmp_path))
 
 
 @pytest.fixture
-def run(fake, set_module_args, module_exits) -> t.Callable[..., dict[str, t.Any]]:
+def run(fake, run_main) -> t.Callable[..., dict[str, t.Any]]:
     """Run slice_info with the given arguments."""
 
     def _run(args: dict[str, t.Any], fail: bool = False) -> dict[str, t.Any]:
-        set_module_args(args)
-        with pytest.raises(module_exits.fail if fail else module_exits.exit) as exc_info:
-            slice_info.main()
-        return exc_info.value.result
+        return run_main(slice_info.main, args, fail=fail)
 
     return _run
 

@@ -15,8 +15,6 @@ from pathlib import Path
 
 import pytest
 
-from ansible.module_utils import basic
-
 from ansible_collections.containerhost.platform.plugins.module_utils import _sysctl as s
 from ansible_collections.containerhost.platform.plugins.modules import sysctl as sysctl_module
 
@@ -26,6 +24,8 @@ HOST_KEYS = {
     "net/core/rmem_max": "212992",
     "net/core/wmem_max": "212992",
     "net/core/netdev_max_backlog": "1000",
+    "net/core/message_cost": "5",
+    "net/ipv4/tcp_mem": "93327\t124439\t186654",
     "net/ipv4/tcp_rmem": "4096\t131072\t6291456",
     "net/ipv4/ip_forward": "0",
     "vm/max_map_count": "65530",
@@ -35,6 +35,9 @@ HOST_KEYS = {
     "fs/file-nr": "1024\t0\t9223372036854775807",
     "vm/drop_caches": "0",
 }
+# What a kernel 6.1 network namespace of its own lacks (6.x kernels keep rmem_max/wmem_max per namespace).
+INIT_NETNS_ONLY = ("net/core/rmem_max", "net/core/wmem_max", "net/core/netdev_max_backlog", "net/core/message_cost",
+                   "net/ipv4/tcp_mem")
 FILE = "etc/sysctl.d/90-containerhost.conf"
 
 
@@ -90,22 +93,12 @@ def fixture_host(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Host:
     return Host(root)
 
 
-@pytest.fixture(name="warnings")
-def fixture_warnings(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    seen: list[str] = []
-    monkeypatch.setattr(basic.AnsibleModule, "warn", lambda self, text: seen.append(text))
-    return seen
-
-
 @pytest.fixture(name="run")
-def fixture_run(host, set_module_args, module_exits) -> t.Callable[..., dict[str, t.Any]]:
+def fixture_run(host, run_main) -> t.Callable[..., dict[str, t.Any]]:
     """Run the module; ``fail=True`` expects a failure. Returns the result."""
 
     def _run(check: bool = False, diff: bool = False, fail: bool = False, **params: t.Any) -> dict[str, t.Any]:
-        set_module_args({**params, "_ansible_check_mode": check, "_ansible_diff": diff})
-        with pytest.raises(module_exits.fail if fail else module_exits.exit) as info:
-            sysctl_module.main()
-        return info.value.result
+        return run_main(sysctl_module.main, params, check=check, diff=diff, fail=fail)
 
     return _run
 
@@ -131,7 +124,7 @@ def test_first_run_writes_live_and_file(host, run, warnings):
                                 "vm.max_map_count": "262144", "net.ipv4.ip_forward": "1", "vm.swappiness": "60"}
     assert result["namespaced"] == {"net.core.somaxconn": "net", "net.ipv4.tcp_rmem": "net",
                                     "vm.max_map_count": "none", "net.ipv4.ip_forward": "net", "vm.swappiness": "none"}
-    assert result["skipped"] == {} and result["container"] is None and warnings == []
+    assert result["skipped_keys"] == {} and result["container"] is None and warnings == []
     assert result["file"] == "/etc/sysctl.d/90-containerhost.conf"
     assert host.file.read_text() == (
         "# Ansible managed: containerhost.platform.sysctl\n"
@@ -162,8 +155,8 @@ def test_check_mode_predicts_exactly_and_writes_nothing(host, run):
     assert host.value("net/core/somaxconn") == "4096"
     assert predicted["values"]["net.core.somaxconn"] == "8192"
     real = run(settings=SETTINGS)
-    assert {k: real[k] for k in ("changed", "live_changed", "file_changed", "values", "skipped")} == \
-        {k: predicted[k] for k in ("changed", "live_changed", "file_changed", "values", "skipped")}
+    assert {k: real[k] for k in ("changed", "live_changed", "file_changed", "values", "skipped_keys")} == \
+        {k: predicted[k] for k in ("changed", "live_changed", "file_changed", "values", "skipped_keys")}
     assert run(settings=SETTINGS, check=True)["changed"] is False
 
 
@@ -256,15 +249,15 @@ def test_not_root_fails_before_writing(host, run, monkeypatch):
 
 def test_container_skips_host_wide_keys_with_reason_and_writes_file(host, run, warnings):
     host.container("podman")
-    host.remove_keys("net/core/rmem_max", "net/core/wmem_max", "net/core/netdev_max_backlog")
+    host.remove_keys(*INIT_NETNS_ONLY)
     settings = {"net.core.somaxconn": 1024, "net.core.rmem_max": 16777216, "vm.max_map_count": 262144,
                 "kernel.shmmax": 68719476736, "vm.swappiness": 60}
     result = run(settings=settings)
     assert result["container"] == "podman"
     assert result["live_changed"] == ["net.core.somaxconn", "kernel.shmmax"]
-    assert set(result["skipped"]) == {"net.core.rmem_max", "vm.max_map_count"}
-    assert result["skipped"]["vm.max_map_count"].startswith("host-wide key in a container (podman)")
-    assert "initial network namespace" in result["skipped"]["net.core.rmem_max"]
+    assert set(result["skipped_keys"]) == {"net.core.rmem_max", "vm.max_map_count"}
+    assert result["skipped_keys"]["vm.max_map_count"].startswith("host-wide key in a container (podman)")
+    assert "initial network namespace" in result["skipped_keys"]["net.core.rmem_max"]
     assert result["namespaced"]["net.core.rmem_max"] == "none"
     assert result["namespaced"]["kernel.shmmax"] == "ipc"
     assert result["values"]["net.core.rmem_max"] is None
@@ -272,29 +265,38 @@ def test_container_skips_host_wide_keys_with_reason_and_writes_file(host, run, w
     assert "net.core.rmem_max = 16777216\n" in host.file.read_text()
     assert len(warnings) == 1 and warnings[0].startswith("not changed live: net.core.rmem_max (")
     again = run(settings=settings)
-    assert again["changed"] is False and set(again["skipped"]) == {"net.core.rmem_max", "vm.max_map_count"}
+    assert again["changed"] is False and set(again["skipped_keys"]) == {"net.core.rmem_max", "vm.max_map_count"}
+
+
+def test_newer_kernel_namespace_holds_its_own_rmem_max(host, run, warnings):
+    host.container("podman")
+    host.remove_keys("net/core/netdev_max_backlog", "net/core/message_cost", "net/ipv4/tcp_mem")
+    result = run(settings={"net.core.rmem_max": 16777216})
+    assert result["namespaced"]["net.core.rmem_max"] == "net"
+    assert result["live_changed"] == ["net.core.rmem_max"] and result["skipped_keys"] == {}
+    assert host.value("net/core/rmem_max") == "16777216" and warnings == []
 
 
 def test_container_apply_writes_host_wide_keys(host, run):
     host.container("podman")
-    host.remove_keys("net/core/rmem_max", "net/core/wmem_max", "net/core/netdev_max_backlog")
+    host.remove_keys(*INIT_NETNS_ONLY)
     result = run(settings={"vm.max_map_count": 262144}, in_container="apply")
-    assert result["live_changed"] == ["vm.max_map_count"] and result["skipped"] == {}
+    assert result["live_changed"] == ["vm.max_map_count"] and result["skipped_keys"] == {}
 
 
 def test_container_sharing_the_host_network_namespace_skips_net_keys(host, run):
     host.container("docker")
     result = run(settings={"net.core.somaxconn": 1024})
-    assert "shares the host's network namespace" in result["skipped"]["net.core.somaxconn"]
+    assert "shares the host's network namespace" in result["skipped_keys"]["net.core.somaxconn"]
     assert host.value("net/core/somaxconn") == "4096"
 
 
 def test_read_only_proc_sys_in_a_container_is_skipped(host, run):
     host.container("docker")
-    host.remove_keys("net/core/rmem_max", "net/core/wmem_max", "net/core/netdev_max_backlog")
+    host.remove_keys(*INIT_NETNS_ONLY)
     host.mountinfo("118 22 0:45 /sys /proc/sys ro,nosuid - proc proc rw\n")
     result = run(settings={"net.core.somaxconn": 1024, "kernel.shmmax": 1024})
-    assert result["skipped"] == {
+    assert result["skipped_keys"] == {
         "net.core.somaxconn": "read-only /proc/sys: key of the container's net namespace in a container (docker)",
         "kernel.shmmax": "read-only /proc/sys: key of the container's ipc namespace in a container (docker)",
     }
@@ -304,7 +306,7 @@ def test_read_only_proc_sys_in_a_container_is_skipped(host, run):
 def test_read_only_proc_sys_on_a_host_is_skipped_not_failed(host, run):
     host.mountinfo("118 22 0:45 /sys /proc/sys ro,nosuid - proc proc rw\n")
     result = run(settings={"vm.swappiness": 10})
-    assert result["skipped"] == {"vm.swappiness": "/proc/sys is mounted read-only here"}
+    assert result["skipped_keys"] == {"vm.swappiness": "/proc/sys is mounted read-only here"}
 
 
 def test_purge_false_keeps_the_file_s_other_keys(host, run):
@@ -372,16 +374,16 @@ def test_later_file_overriding_a_key_is_reported(host, run, warnings):
 
 def test_misspelt_net_key_in_a_container_still_fails(host, run):
     host.container("podman")
-    host.remove_keys("net/core/rmem_max", "net/core/wmem_max", "net/core/netdev_max_backlog")
+    host.remove_keys(*INIT_NETNS_ONLY)
     result = run(settings={"net.core.somaxcon": 1024}, fail=True)
     assert "net.core.somaxcon (did you mean net.core.somaxconn?)" in result["msg"]
 
 
 def test_net_key_missing_from_a_container_namespace_is_skipped(host, run):
     host.container("podman")
-    host.remove_keys("net/core/rmem_max", "net/core/wmem_max", "net/core/netdev_max_backlog")
+    host.remove_keys(*INIT_NETNS_ONLY)
     result = run(settings={"net.bridge.bridge-nf-call-iptables": 1})
-    assert result["skipped"]["net.bridge.bridge-nf-call-iptables"].startswith(
+    assert result["skipped_keys"]["net.bridge.bridge-nf-call-iptables"].startswith(
         "not present in this network namespace (a container (podman))")
     assert "net.bridge.bridge-nf-call-iptables = 1\n" in host.file.read_text()
 

@@ -19,8 +19,6 @@ from pathlib import Path
 
 import pytest
 
-from ansible.module_utils import basic
-
 from ansible_collections.containerhost.platform.plugins.module_utils import _resource_control as rc
 from ansible_collections.containerhost.platform.plugins.modules import system_container as module
 
@@ -234,16 +232,14 @@ class Clock:
 
 
 @pytest.fixture
-def host(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakeHost:
-    fake = FakeHost(tmp_path)
+def host(tmp_path: Path, fake_commands, monkeypatch: pytest.MonkeyPatch) -> FakeHost:
+    fake = fake_commands(FakeHost(tmp_path))
     proc = tmp_path / "proc"
     (proc / "1").mkdir(parents=True)
     (proc / "1" / "cgroup").write_text("0::/init.scope\n")
     (proc / "self").mkdir()
     (proc / "self" / "mountinfo").write_text("30 21 0:25 / /sys/fs/cgroup rw,nosuid - cgroup2 cgroup2 rw,nsdelegate\n")
     clock = Clock()
-    monkeypatch.setattr(basic.AnsibleModule, "run_command", lambda self, argv, **kw: fake.run_command(argv, **kw))
-    monkeypatch.setattr(basic.AnsibleModule, "get_bin_path", lambda self, name, *a, **kw: f"/usr/bin/{name}")
     monkeypatch.setattr(module, "host_limits", lambda mod, root="/", systemctl=None: VM)
     monkeypatch.setattr(module, "selinux_state", lambda: "disabled")
     monkeypatch.setattr(module, "_PROC", str(proc))
@@ -253,17 +249,13 @@ def host(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakeHost:
 
 
 @pytest.fixture
-def run(host, set_module_args, module_exits) -> t.Callable[..., dict[str, t.Any]]:
+def run(host, run_main) -> t.Callable[..., dict[str, t.Any]]:
     """Run the module; ``fail=True`` expects a failure. Returns the result."""
 
     def _run(check: bool = False, diff: bool = False, fail: bool = False, **args: t.Any) -> dict[str, t.Any]:
         params = {"name": "etcd", "root_dir": str(host.root_dir), "unit_dir": str(host.unit_dir),
-                  "mcs_state_path": str(host.tmp / "mcs" / "allocations.json"), "_ansible_check_mode": check,
-                  "_ansible_diff": diff, **args}
-        set_module_args(params)
-        with pytest.raises(module_exits.fail if fail else module_exits.exit) as exc_info:
-            module.main()
-        return exc_info.value.result
+                  "mcs_state_path": str(host.tmp / "mcs" / "allocations.json"), **args}
+        return run_main(module.main, params, check=check, diff=diff, fail=fail)
 
     return _run
 

@@ -181,14 +181,6 @@ def make_systemd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> t.Callable[
 
 
 @pytest.fixture
-def warnings(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Every module.warn() text of the test, in order (exit_json is replaced, so the result does not carry them)."""
-    seen: list[str] = []
-    monkeypatch.setattr(basic.AnsibleModule, "warn", lambda self, text: seen.append(text))
-    return seen
-
-
-@pytest.fixture
 def run_module(set_module_args, module_exits, tmp_path: Path) -> t.Callable[..., dict[str, t.Any]]:
     """Run unit_resources.main() and return its result; a failure raises AnsibleFailJson."""
 

@@ -15,8 +15,6 @@ from pathlib import Path
 
 import pytest
 
-from ansible.module_utils import basic
-
 from ansible_collections.containerhost.platform.plugins.modules import vxlan_overlay
 
 FIXTURES = Path(__file__).parents[1] / "module_utils" / "fixtures" / "vxlan"
@@ -123,32 +121,19 @@ class FakeKernel:
 
 
 @pytest.fixture
-def kernel(monkeypatch: pytest.MonkeyPatch) -> FakeKernel:
+def kernel(fake_commands, monkeypatch: pytest.MonkeyPatch) -> FakeKernel:
     """A fake namespace with lo and eth0 only."""
-    fake = FakeKernel()
-    monkeypatch.setattr(basic.AnsibleModule, "run_command", lambda self, argv, **kw: fake.run_command(argv, **kw))
-    monkeypatch.setattr(basic.AnsibleModule, "get_bin_path", lambda self, name, *a, **kw: f"/usr/sbin/{name}")
+    fake = fake_commands(FakeKernel(), "/usr/sbin")
     monkeypatch.setattr(vxlan_overlay, "read_sysctl", fake.sysctl.get)
     return fake
 
 
 @pytest.fixture
-def warnings(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """The warnings the module gives."""
-    found: list[str] = []
-    monkeypatch.setattr(basic.AnsibleModule, "warn", lambda self, text: found.append(text))
-    return found
-
-
-@pytest.fixture
-def run(kernel, warnings, set_module_args, module_exits) -> t.Callable[..., dict[str, t.Any]]:
+def run(kernel, warnings, run_main) -> t.Callable[..., dict[str, t.Any]]:
     """Run the module; ``fail=True`` expects a failure. Returns the result."""
 
     def _run(check: bool = False, diff: bool = False, fail: bool = False, **params: t.Any) -> dict[str, t.Any]:
-        set_module_args({"_ansible_check_mode": check, "_ansible_diff": diff, **params})
-        with pytest.raises(module_exits.fail if fail else module_exits.exit) as exc_info:
-            vxlan_overlay.main()
-        return exc_info.value.result
+        return run_main(vxlan_overlay.main, params, check=check, diff=diff, fail=fail)
 
     return _run
 
