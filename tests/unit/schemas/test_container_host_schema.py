@@ -2,8 +2,8 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
-"""schemas/container_host.json: good and bad documents; the schema, argument specs, defaults and role in step; the
-example inventory valid for every role it feeds; the controller-side templates of the role (CPU sets, the health
+"""schemas/container_host.json: good and bad documents; what is particular to the role (what every role keeps to is
+checked by test_role_conventions.py); the example inventory valid for every role it feeds; the controller-side templates of the role (CPU sets, the health
 requirements, the rollout summary) rendered by Ansible's own templating on recorded data."""
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ import pytest
 
 from ansible_collections.containerhost.platform.plugins.plugin_utils import _schema_validation as sv
 
-from _roles import load_yaml, role_defaults, role_spec_options, role_tasks
+from _roles import (COLLECTION_ROOT, ROLES_DIR, issue_paths, load_yaml, role_defaults, role_document, role_schema,
+                    written_templates)
 
-COLLECTION_ROOT = Path(sv.__file__).resolve().parents[2]
 SCHEMA_PATH = COLLECTION_ROOT / "schemas" / "container_host.json"
 ROLE = COLLECTION_ROOT / "roles" / "container_host"
 TEMPLATES = ROLE / "templates"
@@ -29,67 +29,17 @@ PREFIX = "container_host_"
 FINGERPRINT = "# containerhost.platform:container_host"
 
 
-def defaults() -> dict[str, t.Any]:
-    """The role's defaults/main.yml."""
-    return role_defaults(ROLE)
-
-
-def spec_options() -> dict[str, dict[str, t.Any]]:
-    """The options of the role's main entry point."""
-    return role_spec_options(ROLE)
-
-
 def document(**overrides: t.Any) -> dict[str, t.Any]:
     """The role defaults with some variables replaced."""
-    return {**defaults(), **overrides}
+    return role_document(ROLE, **overrides)
 
 
-def issue_paths(schema: dict[str, t.Any], instance: dict[str, t.Any]) -> list[str]:
-    """The variable path of every issue, as the validate action reports them."""
-    return [issue.path for issue in sv.validate_instance(schema, instance)]
+# ---- the schema (what every role's schema keeps to is in test_role_conventions.py)
 
-
-# ---- schema, argument specs and defaults in step
-
-def test_defaults_are_in_argument_specs_and_schema(schema: dict[str, t.Any]) -> None:
-    """Every default variable is an argument spec option and a schema property, and nothing more is declared."""
-    names = set(defaults())
-    assert names == set(spec_options())
-    assert names == set(sv.declared_variables(schema))
-    assert names == set(schema["required"])
-    assert all(name.startswith(PREFIX) for name in names)
-
-
-def test_argument_spec_defaults_and_types_match(schema: dict[str, t.Any]) -> None:
-    """The argument specs document the defaults of defaults/main.yml with the schema's types."""
-    json_types = {"list": "array", "bool": "boolean", "str": "string", "dict": "object"}
-    for name, option in spec_options().items():
-        assert option["default"] == defaults()[name], name
-        assert option.get("description"), name
-        prop = schema["properties"][name]
-        assert json_types[option["type"]] == prop["type"], name
-        if "choices" in option:
-            assert option["choices"] == prop["enum"], name
-
-
-def test_defaults_are_valid(schema: dict[str, t.Any]) -> None:
-    """The role with no variables set passes its own schema."""
-    assert issue_paths(schema, document()) == []
-
-
-def test_every_field_has_title_and_description(schema: dict[str, t.Any]) -> None:
-    """Each property says what it is, for the validate action's messages."""
-    for name, prop in schema["properties"].items():
-        assert prop.get("title") and prop.get("description"), name
+def test_every_fitness_requirement_has_title_and_description(schema: dict[str, t.Any]) -> None:
+    """Each fitness requirement says what it is, like the variables themselves."""
     for name, prop in schema["properties"]["container_host_fitness_requirements"]["properties"].items():
         assert prop.get("title") and prop.get("description"), name
-
-
-def test_the_documented_examples_are_valid(schema: dict[str, t.Any]) -> None:
-    """The schema's own examples pass it."""
-    for name, prop in schema["properties"].items():
-        for example in prop.get("examples", []):
-            assert issue_paths(schema, document(**{name: example})) == [], (name, example)
 
 
 # ---- good and bad values
@@ -180,45 +130,23 @@ def test_unknown_variable_is_refused(schema: dict[str, t.Any]) -> None:
     assert issue_paths(schema, document(container_host_sysctl={"vm.swappiness": 1})) == ["container_host_sysctl"]
 
 
-# ---- the role's files
+# ---- the role's files (the conventions every role keeps are checked by test_role_conventions.py)
 
-def test_internal_vars_are_private() -> None:
-    """vars/main.yml holds only internal __container_host_* variables."""
-    names = set(load_yaml(ROLE / "vars" / "main.yml"))
-    assert names and all(name.startswith("__" + PREFIX) for name in names)
-
-
-def test_defaults_file_comments_every_variable() -> None:
-    """Each public variable in defaults/main.yml is preceded by a comment line."""
-    lines = (ROLE / "defaults" / "main.yml").read_text(encoding="utf-8").splitlines()
-    for index, line in enumerate(lines):
-        if line.startswith(PREFIX):
-            assert lines[index - 1].startswith("#"), line
+def main_tasks() -> list[dict[str, t.Any]]:
+    """The tasks of tasks/main.yml, as written (imports not inlined)."""
+    return load_yaml(ROLE / "tasks" / "main.yml")
 
 
-def _tasks(path: Path) -> t.Iterator[dict[str, t.Any]]:
-    """Every task of a task file."""
-    yield from load_yaml(path)
-
-
-def test_role_conventions() -> None:
-    """Validation first; every task named, FQCN, loops on __container_host_* variables, tags per part in main."""
-    assert role_tasks(ROLE)[0]["containerhost.platform.validate"] == {"schema": "container_host"}
-    for path in (ROLE / "tasks").glob("*.yml"):
-        for task in _tasks(path):
-            assert task["name"].startswith("Container_host | "), (path.name, task["name"])
-            module = [key for key in task if key.startswith(("ansible.", "containerhost.platform."))]
-            assert len(module) == 1, (path.name, task["name"])
-            if "loop" in task:
-                assert task["loop_control"]["loop_var"].startswith("__container_host_"), task["name"]
+def test_main_tags_name_every_part() -> None:
+    """Every task of main.yml is tagged, and the tags are the role's and one per part."""
     parts = {"validate", "fitness", "tuning", "runtime", "slices", "mcs", "system_containers", "report"}
-    tagged = {tag for task in _tasks(ROLE / "tasks" / "main.yml") for tag in task["tags"]}
+    tagged = {tag for task in main_tasks() for tag in task["tags"]}
     assert {f"{PREFIX}{part}" for part in parts} | {"container_host"} == tagged
 
 
 def test_part_order_tuning_before_engine() -> None:
     """The gate comes before every change, and the kernel is tuned before the engine and the slices."""
-    names = [task["name"] for task in _tasks(ROLE / "tasks" / "main.yml")]
+    names = [task["name"] for task in main_tasks()]
     assert names.index("Container_host | Fitness gate") < names.index("Container_host | Tuning") \
         < names.index("Container_host | Engine, registries, storage and trust") \
         < names.index("Container_host | Slices and unit placements")
@@ -231,9 +159,9 @@ def test_every_included_role_is_guarded_and_validated_first() -> None:
                "containerhost.platform.resource_slices": "container_host_slices_enabled | bool",
                "containerhost.platform.system_containers": "container_host_system_containers_enabled | bool"}
     included = {task["ansible.builtin.include_role"]["name"]: task["when"]
-                for task in _tasks(ROLE / "tasks" / "main.yml") if "ansible.builtin.include_role" in task}
+                for task in main_tasks() if "ansible.builtin.include_role" in task}
     assert included == toggles
-    validated = [task for task in _tasks(ROLE / "tasks" / "validate.yml")
+    validated = [task for task in load_yaml(ROLE / "tasks" / "validate.yml")
                  if "ansible.builtin.include_role" in task or "containerhost.platform.validate" in task]
     assert [task.get("ansible.builtin.include_role", {}).get("name") or task["containerhost.platform.validate"]["schema"]
             for task in validated] == ["container_host", "containerhost.platform.container_runtime",
@@ -241,16 +169,13 @@ def test_every_included_role_is_guarded_and_validated_first() -> None:
     assert all(task.get("when", toggles["containerhost.platform.container_runtime"]) in toggles.values() for task in validated[1:])
 
 
-def test_host_templates_carry_the_fingerprint() -> None:
-    """A template written to hosts starts with ansible_managed and carries the role's fingerprint; the others say
-    they are rendered on the controller."""
-    written = (TEMPLATES / "cpu_isolation.conf.j2").read_text(encoding="utf-8").splitlines()
-    assert written[0] == "{{ ansible_managed | comment }}"
-    assert FINGERPRINT in written
-    for path in TEMPLATES.glob("*.j2"):
-        if path.name != "cpu_isolation.conf.j2":
-            head = path.read_text(encoding="utf-8").splitlines()[0]
-            assert head.startswith("{#- containerhost.platform:container_host - "), path.name
+def test_only_the_cpu_isolation_drop_in_is_written_to_hosts() -> None:
+    """The CPU isolation drop-in is the one template written to hosts (with ansible_managed and the fingerprint);
+    the others are rendered on the controller. Their headers are checked by test_role_conventions.py."""
+    assert written_templates(ROLE) == {"cpu_isolation.conf.j2"}
+    assert {path.name for path in TEMPLATES.glob("*.j2")} > {"cpu_isolation.conf.j2"}
+    lines = (TEMPLATES / "cpu_isolation.conf.j2").read_text(encoding="utf-8").splitlines()
+    assert lines[:2] == ["{{ ansible_managed | comment }}", FINGERPRINT]
 
 
 def test_playbook_phases() -> None:
@@ -318,8 +243,8 @@ def test_example_inventory_is_a_mixed_fleet(fleet: dict[str, dict[str, t.Any]]) 
 @pytest.mark.parametrize("role", ["container_host", "container_runtime", "resource_slices", "system_containers"])
 def test_example_inventory_is_valid_for_every_role(fleet: dict[str, dict[str, t.Any]], role: str) -> None:
     """Every host's variables, with the role's defaults for what the inventory leaves out, pass the role's schema."""
-    schema = sv.load_schema(COLLECTION_ROOT / "schemas" / f"{role}.json")
-    defaults_of_role = role_defaults(COLLECTION_ROOT / "roles" / role)
+    schema = role_schema(role)
+    defaults_of_role = role_defaults(ROLES_DIR / role)
     for host, host_vars in fleet.items():
         instance = {name: host_vars.get(name, value) for name, value in defaults_of_role.items()}
         assert [issue.line() for issue in sv.validate_instance(schema, instance)] == [], host
@@ -359,7 +284,7 @@ def test_health_requirements_leave_out_skipped_items() -> None:
         "container_host_kernel_modules": [{"name": "overlay"}, {"name": "dummy", "state": "absent"},
                                           {"name": "ip_vs", "state": "present"}],
         "container_host_sysctl_result": {"skipped_keys": {"vm.max_map_count": "host-wide key in a container (podman)",
-                                                     "net.ipv4.conf.eth0/10.rp_filter": "no such interface here"}},
+                                                          "net.ipv4.conf.eth0/10.rp_filter": "no such interface here"}},
         "container_host_kernel_modules_result": {"skipped_modules": {"ip_vs": "a container shares the host's kernel"}},
     }))
     assert out == {"sysctls": {"net.core.somaxconn": 4096}, "kernel_modules": ["overlay"]}

@@ -2,104 +2,36 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
-"""schemas/container_runtime.json: good and bad documents, and the schema, argument specs, defaults and module in step."""
+"""schemas/container_runtime.json: good and bad documents, the schema and the module in step, and what is particular
+to the role's tasks and templates (what every role keeps to is checked by test_role_conventions.py)."""
 
 from __future__ import annotations
 
-import copy
 import json
 import typing as t
-
-from pathlib import Path
 
 import pytest
 
 from ansible_collections.containerhost.platform.plugins.module_utils import _signature_policy as sp
 from ansible_collections.containerhost.platform.plugins.modules import image_trust
-from ansible_collections.containerhost.platform.plugins.plugin_utils import _schema_validation as sv
 
-from _roles import load_yaml, role_defaults, role_spec_options, role_tasks
+from _roles import COLLECTION_ROOT, issues, load_yaml, role_document, role_tasks, schema_fields
 
-COLLECTION_ROOT = Path(sv.__file__).resolve().parents[2]
 SCHEMA_PATH = COLLECTION_ROOT / "schemas" / "container_runtime.json"
 ROLE = COLLECTION_ROOT / "roles" / "container_runtime"
-PREFIX = "container_runtime_"
 FINGERPRINT = "containerhost.platform:container_runtime"
 KEY_A = (COLLECTION_ROOT / "tests" / "unit" / "plugins" / "module_utils" / "fixtures" / "gpg" / "ed25519-a.asc").read_text()
 CERT = "-----BEGIN CERTIFICATE-----\nMIIBszCCAVmgAwIBAgIUQ2==\n-----END CERTIFICATE-----\n"
 REG = "registry.example:5000"
 
 
-def defaults() -> dict[str, t.Any]:
-    """The role's defaults/main.yml."""
-    return role_defaults(ROLE)
-
-
-def spec_options() -> dict[str, dict[str, t.Any]]:
-    """The options of the role's main entry point."""
-    return role_spec_options(ROLE)
-
-
 def document(**overrides: t.Any) -> dict[str, t.Any]:
     """The role defaults with some variables replaced."""
-    return {**defaults(), **overrides}
-
-
-def issues(schema: dict[str, t.Any], instance: dict[str, t.Any]) -> list[tuple[str, str]]:
-    """(path, message) of every issue, as the validate action reports them."""
-    return [(issue.path, issue.message) for issue in sv.validate_instance(schema, instance)]
-
-
-def resolved(schema: dict[str, t.Any], prop: dict[str, t.Any]) -> dict[str, t.Any]:
-    """A property with its $ref followed."""
-    return schema["$defs"][prop["$ref"].rsplit("/", 1)[1]] if "$ref" in prop else prop
+    return role_document(ROLE, **overrides)
 
 
 # ---------------------------------------------------------------------------------------------------------------------
-# The schema, the argument specs, the defaults and the module in step
-
-def test_defaults_are_in_argument_specs_and_schema(schema: dict[str, t.Any]) -> None:
-    names = set(defaults())
-    assert names, "defaults/main.yml declares no variable"
-    assert names == set(spec_options())
-    assert names == set(sv.declared_variables(schema))
-    assert names == set(schema["required"])
-    assert all(name.startswith(PREFIX) for name in names)
-
-
-def test_argument_spec_defaults_match_defaults_file() -> None:
-    for name, option in spec_options().items():
-        assert option["default"] == defaults()[name], name
-        assert option.get("description"), name
-
-
-def test_argument_spec_types_and_choices_match_schema(schema: dict[str, t.Any]) -> None:
-    json_types = {"list": "array", "bool": "boolean", "path": "string", "str": "string"}
-    for name, option in spec_options().items():
-        prop = resolved(schema, schema["properties"][name])
-        assert json_types[option["type"]] == prop["type"], name
-        if "choices" in option:
-            assert option["choices"] == prop["enum"], name
-        if option["type"] == "list" and option.get("elements") == "str" and "enum" in prop["items"]:
-            assert set(prop["items"]["enum"]) >= set(option["default"]), name
-
-
-def test_defaults_are_valid(schema: dict[str, t.Any]) -> None:
-    assert issues(schema, defaults()) == []
-
-
-def test_internal_vars_are_private() -> None:
-    names = set(load_yaml(ROLE / "vars" / "main.yml"))
-    assert names and all(name.startswith("__" + PREFIX) for name in names)
-    assert not names & set(defaults())
-
-
-def test_defaults_file_comments_every_variable() -> None:
-    lines = (ROLE / "defaults" / "main.yml").read_text(encoding="utf-8").splitlines()
-    for index, line in enumerate(lines):
-        if line.startswith(PREFIX):
-            assert lines[index - 1].startswith("#"), line
-
+# The schema and the module in step (the schema, argument specs and defaults: test_role_conventions.py)
 
 def test_trust_entries_are_the_modules_registries(schema: dict[str, t.Any]) -> None:
     """The trust entries the schema allows are exactly image_trust's registries options, with the same choices."""
@@ -114,7 +46,7 @@ def test_trust_entries_are_the_modules_registries(schema: dict[str, t.Any]) -> N
 
 
 # ---------------------------------------------------------------------------------------------------------------------
-# The role's tasks and templates
+# The role's tasks and templates (the conventions every role keeps: test_role_conventions.py)
 
 def tasks() -> list[dict[str, t.Any]]:
     """The role's tasks/main.yml, imports inlined."""
@@ -124,21 +56,6 @@ def tasks() -> list[dict[str, t.Any]]:
 def module_of(task: dict[str, t.Any]) -> str:
     """The FQCN of the module a task calls."""
     return next(key for key in task if key.startswith(("containerhost.platform.", "ansible.")))
-
-
-def test_tasks_start_with_validation() -> None:
-    assert tasks()[0]["containerhost.platform.validate"] == {"schema": "container_runtime"}
-
-
-def test_tasks_follow_the_role_conventions() -> None:
-    for task in tasks():
-        assert task["name"].startswith("Container_runtime | "), task["name"]
-        assert task["tags"] and all(tag.startswith("container_runtime") for tag in task["tags"]), task["name"]
-        module_of(task)
-        if "loop" in task:
-            assert task["loop_control"]["loop_var"].startswith("__" + PREFIX), task["name"]
-        if "register" in task:
-            assert task["register"].startswith((PREFIX, "__" + PREFIX)), task["register"]
 
 
 def test_nothing_is_written_before_every_check() -> None:
@@ -158,7 +75,8 @@ def test_nothing_is_written_before_every_check() -> None:
 
 
 @pytest.mark.parametrize("template", sorted(p.name for p in (ROLE / "templates").iterdir()))
-def test_templates_carry_ansible_managed_and_the_fingerprint(template: str) -> None:
+def test_templates_carry_ansible_managed_and_the_fingerprint_variable(template: str) -> None:
+    """Every template is written to hosts and names the fingerprint through __container_runtime_fingerprint."""
     lines = (ROLE / "templates" / template).read_text(encoding="utf-8").splitlines()
     assert lines[0] == "{{ ansible_managed | comment }}"
     assert lines[1] == "# {{ __container_runtime_fingerprint }}"
@@ -166,49 +84,24 @@ def test_templates_carry_ansible_managed_and_the_fingerprint(template: str) -> N
 
 
 # ---------------------------------------------------------------------------------------------------------------------
-# The schema's own shape
-
-def _fields(node: t.Any, path: str = "") -> t.Iterator[tuple[str, dict[str, t.Any]]]:
-    """Every property, item and $defs schema below node, with a readable path."""
-    if not isinstance(node, dict):
-        return
-    for name, sub in node.get("properties", {}).items():
-        yield f"{path}.{name}", sub
-        yield from _fields(sub, f"{path}.{name}")
-    for name, sub in node.get("$defs", {}).items():
-        yield f"$defs.{name}", sub
-        yield from _fields(sub, f"$defs.{name}")
-    if isinstance(node.get("items"), dict):
-        yield f"{path}[]", node["items"]
-        yield from _fields(node["items"], f"{path}[]")
-
+# The schema's own shape, beyond what every role's keeps (test_role_conventions.py: closed objects, valid examples)
 
 def test_every_field_has_title_and_description(schema: dict[str, t.Any]) -> None:
-    fields = list(_fields(schema))
+    """Not only the variables: every property, list item and $defs entry below them documents itself."""
+    fields = list(schema_fields(schema))
     assert len(fields) > 50
-    for path, field in fields:
-        assert field.get("title") and field.get("description"), path
-
-
-def test_every_object_refuses_unknown_keys(schema: dict[str, t.Any]) -> None:
-    for path, field in [("(top)", schema), *_fields(schema)]:
-        if "properties" in field and field.get("type") == "object":
-            assert field.get("additionalProperties") is False, path
+    assert [path for path, field in fields if not (field.get("title") and field.get("description"))] == []
 
 
 def test_schema_file_is_stable_json() -> None:
+    """Plain JSON, two-space indented, so diffs stay readable."""
     text = SCHEMA_PATH.read_text(encoding="utf-8")
     assert text == json.dumps(json.loads(text), indent=2, ensure_ascii=False) + "\n"
 
 
-def test_examples_in_schema_are_valid(schema: dict[str, t.Any]) -> None:
-    base = defaults()
-    count = 0
-    for name, prop in schema["properties"].items():
-        for example in prop.get("examples", []):
-            count += 1
-            assert issues(schema, {**copy.deepcopy(base), name: example}) == [], (name, example)
-    assert count >= 10
+def test_schema_shows_examples(schema: dict[str, t.Any]) -> None:
+    """The variables come with examples (each checked to be valid by test_role_conventions.py)."""
+    assert sum(len(prop.get("examples", [])) for prop in schema["properties"].values()) >= 10
 
 
 # ---------------------------------------------------------------------------------------------------------------------

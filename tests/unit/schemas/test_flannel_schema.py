@@ -2,89 +2,31 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
-"""schemas/flannel.json: good and bad documents, and the schema, argument specs, defaults and role in step."""
+"""schemas/flannel.json: good and bad documents, and what is particular to the role (what every role keeps to is
+checked by test_role_conventions.py)."""
 
 from __future__ import annotations
 
 import typing as t
 
-from pathlib import Path
-
 import pytest
 
-from ansible_collections.containerhost.platform.plugins.plugin_utils import _schema_validation as sv
+from _roles import COLLECTION_ROOT, file_tasks, issue_paths, load_yaml, role_document, role_tasks, written_templates
 
-from _roles import load_yaml, role_defaults, role_spec_options, role_tasks
-
-COLLECTION_ROOT = Path(sv.__file__).resolve().parents[2]
 SCHEMA_PATH = COLLECTION_ROOT / "schemas" / "flannel.json"
 ROLE = COLLECTION_ROOT / "roles" / "flannel"
-PREFIX = "flannel_"
-FINGERPRINT = "containerhost.platform:flannel"
 GOOD_SHA256 = "sha256:" + "4f" * 32
-
-# What the templated defaults become on a testbed host (the validate action templates them before checking).
-TEMPLATED = {
-    "flannel_etcd_pki_dir": "/work/inventory/.etcd-pki/containerhost-etcd",
-    "flannel_public_ip": "172.29.220.11",
-    "flannel_binary_path": "/usr/local/bin/flanneld",
-}
-
-
-def defaults() -> dict[str, t.Any]:
-    """The role's defaults/main.yml."""
-    return role_defaults(ROLE)
-
-
-def spec_options() -> dict[str, dict[str, t.Any]]:
-    """The options of the role's main entry point."""
-    return role_spec_options(ROLE)
 
 
 def document(**overrides: t.Any) -> dict[str, t.Any]:
-    """The templated role defaults with some variables replaced."""
-    return {**defaults(), **TEMPLATED, **overrides}
+    """The templated role defaults (_roles.TEMPLATED_DEFAULTS) with some variables replaced."""
+    return role_document(ROLE, **overrides)
 
 
-def issue_paths(schema: dict[str, t.Any], instance: dict[str, t.Any]) -> list[str]:
-    """The variable path of every issue, as the validate action reports them."""
-    return [issue.path for issue in sv.validate_instance(schema, instance)]
-
-
-def test_defaults_are_in_argument_specs_and_schema(schema: dict[str, t.Any]) -> None:
-    """Every default variable is an argument spec option and a schema property, and nothing more is declared."""
-    names = set(defaults())
-    assert names == set(spec_options())
-    assert names == set(sv.declared_variables(schema))
-    assert names == set(schema["required"])
-    assert all(name.startswith(PREFIX) for name in names)
-
-
-def test_argument_spec_defaults_and_types_match(schema: dict[str, t.Any]) -> None:
-    """The argument specs document the defaults of defaults/main.yml with the schema's types."""
-    json_types = {"list": "array", "bool": "boolean", "path": "string", "str": "string", "int": "integer",
-                  "dict": "object"}
-    for name, option in spec_options().items():
-        assert option["default"] == defaults()[name], name
-        assert option.get("description"), name
-        prop = schema["properties"][name]
-        declared = prop.get("type") or schema["$defs"][prop["$ref"].rsplit("/", 1)[1]]["type"]
-        assert json_types[option["type"]] == declared, name
-        if "choices" in option:
-            assert option["choices"] == prop["enum"], name
-
-
-def test_templated_defaults_are_valid(schema: dict[str, t.Any]) -> None:
-    """The role with no variables set passes its own schema once its templates are rendered."""
-    assert issue_paths(schema, document()) == []
-
-
-def test_every_field_has_title_and_description(schema: dict[str, t.Any]) -> None:
-    """Each property says what it is, for the validate action's messages."""
-    for name, prop in schema["properties"].items():
-        assert prop.get("title") and prop.get("description"), name
-    for rule in schema["allOf"]:
-        assert rule.get("title") and rule.get("description")
+def test_the_cross_field_rules_are_documented(schema: dict[str, t.Any]) -> None:
+    """The schema has cross-field rules (allOf), each with a title and description (checked for every role by
+    test_role_conventions.py)."""
+    assert schema["allOf"]
 
 
 @pytest.mark.parametrize(("overrides", "path"), [
@@ -161,47 +103,13 @@ def test_unknown_variable_is_refused(schema: dict[str, t.Any]) -> None:
     assert issue_paths(schema, document(flannel_mtu=1450))
 
 
-def test_internal_vars_are_private() -> None:
-    """vars/main.yml holds only internal __flannel_* variables."""
-    names = set(load_yaml(ROLE / "vars" / "main.yml"))
-    assert names and all(name.startswith("__" + PREFIX) for name in names)
+# The conventions every role keeps (handlers/main.yml included) are checked by test_role_conventions.py.
 
-
-def test_defaults_file_comments_every_variable() -> None:
-    """Each public variable in defaults/main.yml is preceded by a comment line."""
-    lines = (ROLE / "defaults" / "main.yml").read_text(encoding="utf-8").splitlines()
-    for index, line in enumerate(lines):
-        if line.startswith(PREFIX):
-            assert lines[index - 1].startswith("#"), line
-
-
-def _tasks(path: Path) -> t.Iterator[dict[str, t.Any]]:
-    """Every task of a task file, the tasks of blocks included."""
-    for task in load_yaml(path):
-        yield task
-        if "block" in task:
-            for part in ("block", "rescue", "always"):
-                yield from task.get(part, [])
-
-
-def test_role_conventions() -> None:
-    """Validation first; every task named, FQCN, loops on __flannel_* variables; templates carry the fingerprint."""
-    assert role_tasks(ROLE)[0]["containerhost.platform.validate"] == {"schema": "flannel"}
-    for path in [*(ROLE / "tasks").glob("*.yml"), ROLE / "handlers" / "main.yml"]:
-        for task in _tasks(path):
-            assert task["name"].startswith("Flannel | "), (path.name, task["name"])
-            if "block" in task:
-                continue
-            module = [key for key in task if key.startswith(("ansible.", "containerhost.platform."))]
-            assert len(module) == 1, (path.name, task["name"])
-            if "loop" in task:
-                assert task["loop_control"]["loop_var"].startswith("__flannel_"), task["name"]
-    for template in (ROLE / "templates").glob("*.j2"):
-        lines = template.read_text(encoding="utf-8").splitlines()
-        # A script's first line is its interpreter; the header follows.
-        header = lines[1:] if lines[0].startswith("#!") else lines
-        assert header[0] == "{{ ansible_managed | comment }}", template.name
-        assert f"# {FINGERPRINT}" in header, template.name
+def test_every_template_is_written_to_hosts() -> None:
+    """Each template is written to hosts by the template module (so each carries ansible_managed and the
+    fingerprint), and the role has handlers."""
+    assert written_templates(ROLE) == {path.name for path in (ROLE / "templates").iterdir()}
+    assert load_yaml(ROLE / "handlers" / "main.yml")
 
 
 def test_the_network_is_checked_before_any_host_changes() -> None:
@@ -240,7 +148,7 @@ def test_flanneld_unit_orders_after_etcd_and_before_the_engines() -> None:
 
 def test_the_download_is_checked() -> None:
     """get_url carries the checksum, so a mismatch is refused before the binary is replaced."""
-    tasks = [task for task in _tasks(ROLE / "tasks" / "flanneld.yml") if "ansible.builtin.get_url" in task]
+    tasks = [task for task in file_tasks(ROLE / "tasks" / "flanneld.yml") if "ansible.builtin.get_url" in task]
     assert len(tasks) == 1
     assert tasks[0]["ansible.builtin.get_url"]["checksum"] == "{{ flannel_checksum }}"
     assert tasks[0]["ansible.builtin.get_url"]["mode"] == "0755"

@@ -2,26 +2,22 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
-"""schemas/resource_slices.json: good and bad documents, and the schema, argument specs and defaults in step."""
+"""schemas/resource_slices.json: good and bad documents, the schema and the modules in step, and what is particular
+to the role's tasks (what every role keeps to is checked by test_role_conventions.py)."""
 
 from __future__ import annotations
 
-import copy
 import json
 import typing as t
-
-from pathlib import Path
 
 import pytest
 
 from ansible_collections.containerhost.platform.plugins.module_utils import _placement as pl
 from ansible_collections.containerhost.platform.plugins.module_utils import _resource_control as rc
 from ansible_collections.containerhost.platform.plugins.module_utils import _unit_files as uf
-from ansible_collections.containerhost.platform.plugins.plugin_utils import _schema_validation as sv
 
-from _roles import load_yaml, role_defaults, role_spec_options
+from _roles import COLLECTION_ROOT, issues, load_yaml, role_document, schema_fields
 
-COLLECTION_ROOT = Path(sv.__file__).resolve().parents[2]
 SCHEMA_PATH = COLLECTION_ROOT / "schemas" / "resource_slices.json"
 ROLE = COLLECTION_ROOT / "roles" / "resource_slices"
 PREFIX = "resource_slices_"
@@ -56,24 +52,9 @@ EVERY_LIMIT: dict[str, t.Any] = {
 }
 
 
-def defaults() -> dict[str, t.Any]:
-    """The role's defaults/main.yml."""
-    return role_defaults(ROLE)
-
-
-def spec_options() -> dict[str, dict[str, t.Any]]:
-    """The options of the role's main entry point."""
-    return role_spec_options(ROLE)
-
-
 def document(**overrides: t.Any) -> dict[str, t.Any]:
     """The role defaults with some variables replaced."""
-    return {**defaults(), **overrides}
-
-
-def issues(schema: dict[str, t.Any], instance: dict[str, t.Any]) -> list[tuple[str, str]]:
-    """(path, message) of every issue, as the validate action reports them."""
-    return [(issue.path, issue.message) for issue in sv.validate_instance(schema, instance)]
+    return role_document(ROLE, **overrides)
 
 
 def slice_issues(schema: dict[str, t.Any], entry: dict[str, t.Any]) -> list[tuple[str, str]]:
@@ -87,67 +68,13 @@ def unit_issues(schema: dict[str, t.Any], entry: dict[str, t.Any]) -> list[tuple
 
 
 # ---------------------------------------------------------------------------------------------------------------------
-# The schema, the argument specs and the defaults in step
-
-def test_defaults_are_in_argument_specs_and_schema(schema: dict[str, t.Any]) -> None:
-    """Every default variable is an argument spec option and a schema property, and nothing more is declared."""
-    names = set(defaults())
-    assert names, "defaults/main.yml declares no variable"
-    assert names == set(spec_options())
-    assert names == set(sv.declared_variables(schema))
-    assert names == set(schema["required"])
-    assert all(name.startswith(PREFIX) for name in names)
-
-
-def test_argument_spec_defaults_match_defaults_file() -> None:
-    """The defaults the argument specs document are the ones defaults/main.yml sets."""
-    for name, option in spec_options().items():
-        assert option["default"] == defaults()[name], name
-        assert option.get("description"), name
-
-
-def test_argument_spec_types_match_schema_types(schema: dict[str, t.Any]) -> None:
-    """The argument spec type of each variable is the schema's type."""
-    json_types = {"list": "array", "bool": "boolean", "path": "string", "str": "string", "int": "integer"}
-    for name, option in spec_options().items():
-        prop = schema["properties"][name]
-        declared = prop.get("type") or schema["$defs"][prop["$ref"].rsplit("/", 1)[1]]["type"]
-        assert json_types[option["type"]] == declared, name
-
-
-def test_defaults_are_valid(schema: dict[str, t.Any]) -> None:
-    """The role with no variables set passes its own schema."""
-    assert issues(schema, defaults()) == []
-
-
-def test_internal_vars_are_private() -> None:
-    """vars/main.yml holds only internal __resource_slices_* variables."""
-    names = set(load_yaml(ROLE / "vars" / "main.yml"))
-    assert names and all(name.startswith("__" + PREFIX) for name in names)
-    assert not names & set(defaults())
-
-
-def test_defaults_file_comments_every_variable() -> None:
-    """Each public variable in defaults/main.yml is preceded by a comment line."""
-    lines = (ROLE / "defaults" / "main.yml").read_text(encoding="utf-8").splitlines()
-    for index, line in enumerate(lines):
-        if line.startswith(PREFIX):
-            assert lines[index - 1].startswith("#"), line
-
-
-def test_tasks_start_with_validation() -> None:
-    """The role validates its variables against this schema before anything else."""
-    tasks = load_yaml(ROLE / "tasks" / "main.yml")
-    assert tasks[0]["containerhost.platform.validate"] == {"schema": "resource_slices"}
-
+# The role's tasks, beyond the conventions every role keeps (test_role_conventions.py)
 
 def test_tasks_follow_the_role_conventions() -> None:
-    """FQCN modules, prefixed names and tags, no loop over slices or units, module results registered publicly."""
+    """Validation first, no loop over slices or units, module results registered publicly, in this order."""
     tasks = load_yaml(ROLE / "tasks" / "main.yml")
     modules = []
     for task in tasks:
-        assert task["name"].startswith("Resource_slices | "), task["name"]
-        assert task["tags"] and all(tag.startswith("resource_slices") for tag in task["tags"]), task["name"]
         assert not any(key == "loop" or key.startswith("with_") for key in task), task["name"]
         module = next(key for key in task if key.startswith("containerhost.platform.") or key.startswith("ansible."))
         modules.append(module)
@@ -155,6 +82,7 @@ def test_tasks_follow_the_role_conventions() -> None:
             assert task["register"].startswith(PREFIX), task["register"]
     # The placements are checked (check mode) before anything changes; then one task declares every present slice,
     # one places every unit, one removes every absent slice.
+    assert tasks[0]["containerhost.platform.validate"] == {"schema": "resource_slices"}
     assert modules == ["containerhost.platform.validate", "containerhost.platform.unit_resources",
                        "containerhost.platform.slice", "containerhost.platform.unit_resources",
                        "containerhost.platform.slice"]
@@ -175,34 +103,12 @@ def test_limit_options_are_the_modules_options(schema: dict[str, t.Any]) -> None
     assert set(EVERY_LIMIT) == set(rc.LIMIT_OPTIONS)
 
 
-def _fields(node: t.Any, path: str = "") -> t.Iterator[tuple[str, dict[str, t.Any]]]:
-    """Every property, item and $defs schema below node, with a readable path."""
-    if not isinstance(node, dict):
-        return
-    for name, sub in node.get("properties", {}).items():
-        yield f"{path}.{name}", sub
-        yield from _fields(sub, f"{path}.{name}")
-    for name, sub in node.get("$defs", {}).items():
-        yield f"$defs.{name}", sub
-        yield from _fields(sub, f"$defs.{name}")
-    if isinstance(node.get("items"), dict):
-        yield f"{path}[]", node["items"]
-        yield from _fields(node["items"], f"{path}[]")
-
-
 def test_every_field_has_title_and_description(schema: dict[str, t.Any]) -> None:
-    """Each property, list item and $defs entry documents itself."""
-    fields = list(_fields(schema))
+    """Not only the variables: each property, list item and $defs entry below them documents itself (closed
+    objects: test_role_conventions.py)."""
+    fields = list(schema_fields(schema))
     assert len(fields) > 60
-    for path, field in fields:
-        assert field.get("title") and field.get("description"), path
-
-
-def test_every_object_refuses_unknown_keys(schema: dict[str, t.Any]) -> None:
-    """Objects with properties do not let unknown keys through."""
-    for path, field in [("(top)", schema), *_fields(schema)]:
-        if "properties" in field:
-            assert field.get("additionalProperties") is False, path
+    assert [path for path, field in fields if not (field.get("title") and field.get("description"))] == []
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -504,11 +410,3 @@ def test_schema_file_is_stable_json() -> None:
     """The schema file is plain JSON, two-space indented, so diffs stay readable."""
     text = SCHEMA_PATH.read_text(encoding="utf-8")
     assert text == json.dumps(json.loads(text), indent=2, ensure_ascii=False) + "\n"
-
-
-def test_examples_in_schema_are_valid(schema: dict[str, t.Any]) -> None:
-    """The examples the schema shows pass it."""
-    base = defaults()
-    for name, prop in schema["properties"].items():
-        for example in prop.get("examples", []):
-            assert issues(schema, {**copy.deepcopy(base), name: example}) == [], (name, example)
