@@ -33,6 +33,7 @@ JSON_TYPES = {"list": "array", "bool": "boolean", "path": "string", "str": "stri
 
 ANSIBLE_MANAGED = "{{ ansible_managed | comment }}"
 
+
 @pytest.fixture(name="role", params=ROLES)
 def fixture_role(request: pytest.FixtureRequest) -> str:
     """Each role in turn: a test that takes it runs for every role."""
